@@ -1,0 +1,11 @@
+"""zero_cost: training-free scoring of neural architectures.
+
+The science library: search spaces (``zero_cost.spaces``) and, built on them,
+zero-cost proxies. Importable without any web or database dependency.
+"""
+
+__version__ = "0.1.0"
+
+from .engine import ScoreResult, score  # noqa: E402
+
+__all__ = ["ScoreResult", "score"]

@@ -1,0 +1,279 @@
+"""NAS-Bench-201 (Dong & Yang, ICLR 2020): a cell of 4 nodes and 6 edges, 5 ops per edge.
+
+A cell is written as a string listing, for nodes 1 to 3, the op on each incoming edge::
+
+    |nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|
+
+so the edge order is 0->1 | 0->2, 1->2 | 0->3, 1->3, 2->3. NASLib's op-index tuples such as
+``(0, 2, 3, 2, 3, 1)`` are accepted too (see ``NASLIB_OPS`` and ``NASLIB_EDGES``).
+
+The network is the benchmark's macro skeleton (``TinyNetwork`` of the official xautodl code):
+a 3x3 conv stem with C channels, three stages of N cells with residual reduction blocks
+between them (C -> 2C -> 4C), BN-ReLU, global average pooling and a linear classifier.
+Every non-``none`` edge gets its op, so parameter counts equal the benchmark's; edges whose
+value cannot reach the cell output (from a zero node, or into a node that feeds nothing)
+are held but never computed, which changes no output and no gradient.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from pydantic import TypeAdapter
+from torch import nn
+
+from . import register
+from ._base import SearchSpace, SpecError
+
+OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+# (source, target) of each edge, in cell-string order.
+EDGES = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
+# NASLib's encoding: op indices into NASLIB_OPS, edges in NASLIB_EDGES order.
+NASLIB_OPS = ("skip_connect", "none", "nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3")
+NASLIB_EDGES = ((0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3))
+
+_NODE_PATTERN = re.compile(r"^([a-z0-9_]+)~(\d+)$")
+_SPEC_SCHEMA = TypeAdapter(str | tuple[int, int, int, int, int, int]).json_schema()
+
+
+@dataclass(frozen=True)
+class NB201Arch:
+    """One NAS-Bench-201 cell: ``ops[k]`` is the op on edge ``EDGES[k]``."""
+
+    ops: tuple[str, ...]
+
+    @property
+    def arch_str(self) -> str:
+        """The benchmark's cell string."""
+        nodes, k = [], 0
+        for target in (1, 2, 3):
+            nodes.append("|".join(f"{self.ops[k + i]}~{i}" for i in range(target)))
+            k += target
+        return "|" + "|+|".join(nodes) + "|"
+
+    @property
+    def naslib_tuple(self) -> tuple[int, ...]:
+        """NASLib's op-index tuple for this cell."""
+        by_edge = dict(zip(EDGES, self.ops, strict=True))
+        return tuple(NASLIB_OPS.index(by_edge[edge]) for edge in NASLIB_EDGES)
+
+    @property
+    def is_degenerate(self) -> bool:
+        """True when no input-to-output path exists: the cell outputs zeros."""
+        return not _node_expressions(self.ops)[3]
+
+    def live_edges(self) -> tuple[int, ...]:
+        """Indices into ``EDGES`` of the edges whose value can reach the output."""
+        expressions = _node_expressions(self.ops)
+        feeds_output = {3}
+        for k in reversed(range(len(EDGES))):
+            source, target = EDGES[k]
+            if self.ops[k] != "none" and target in feeds_output:
+                feeds_output.add(source)
+        return tuple(
+            k
+            for k, (source, target) in enumerate(EDGES)
+            if self.ops[k] != "none" and expressions[source] and target in feeds_output
+        )
+
+
+def _node_expressions(ops: tuple[str, ...]) -> list[tuple]:
+    """The function each node computes, as a sorted multiset of terms.
+
+    A term is ``"x"`` (the cell input) or ``(op, expression)``. ``skip_connect`` inlines its
+    source's terms, ``none`` and any op applied to a zero node (the empty multiset) vanish,
+    and addition is commutative, so equal expressions mean equal functions.
+    """
+    nodes: list[tuple] = [("x",)]
+    for target in (1, 2, 3):
+        terms: list = []
+        for k, (source, edge_target) in enumerate(EDGES):
+            if edge_target != target or ops[k] == "none" or not nodes[source]:
+                continue
+            if ops[k] == "skip_connect":
+                terms.extend(nodes[source])
+            else:
+                terms.append((ops[k], nodes[source]))
+        nodes.append(tuple(sorted(terms, key=repr)))
+    return nodes
+
+
+def _parse_cell_string(spec: str) -> tuple[str, ...]:
+    text = spec.strip()
+    form = "'|op~0|+|op~0|op~1|+|op~0|op~1|op~2|'"
+    if not (text.startswith("|") and text.endswith("|")):
+        raise SpecError(f"nb201 cell string must start and end with '|', like {form}")
+    nodes = text[1:-1].split("|+|")
+    if len(nodes) != 3:
+        raise SpecError(f"nb201 cell string must have 3 nodes separated by '|+|', like {form}")
+    ops: list[str] = []
+    for target, node in enumerate(nodes, start=1):
+        edges = node.split("|")
+        if len(edges) != target:
+            raise SpecError(
+                f"nb201 node {target} must have {target} incoming edge(s), got {len(edges)}: "
+                f"{node!r}"
+            )
+        for source, edge in enumerate(edges):
+            match = _NODE_PATTERN.match(edge)
+            if match is None:
+                raise SpecError(f"nb201 node {target}: edge {edge!r} is not of the form 'op~index'")
+            op, index = match.group(1), int(match.group(2))
+            if op not in OPS:
+                raise SpecError(
+                    f"nb201 node {target}: unknown op {op!r}; expected one of {', '.join(OPS)}"
+                )
+            if index != source:
+                raise SpecError(
+                    f"nb201 node {target}: edge {edge!r} must come from node {source} "
+                    f"(write it as '{op}~{source}')"
+                )
+            ops.append(op)
+    return tuple(ops)
+
+
+def _parse_naslib_tuple(spec: list | tuple) -> tuple[str, ...]:
+    if len(spec) != len(NASLIB_EDGES):
+        raise SpecError(f"nb201 op-index tuple must have 6 entries, got {len(spec)}")
+    by_edge = {}
+    for position, (edge, index) in enumerate(zip(NASLIB_EDGES, spec, strict=True)):
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < 5:
+            raise SpecError(
+                f"nb201 op-index tuple entry {position} must be an integer 0-4 "
+                f"(index into {list(NASLIB_OPS)}), got {index!r}"
+            )
+        by_edge[edge] = NASLIB_OPS[index]
+    return tuple(by_edge[edge] for edge in EDGES)
+
+
+def _relu_conv_bn(channels: int, kernel_size: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.ReLU(inplace=False),
+        nn.Conv2d(channels, channels, kernel_size, stride, (kernel_size - 1) // 2, bias=False),
+        nn.BatchNorm2d(channels),
+    )
+
+
+def _make_op(op: str, channels: int) -> nn.Module:
+    if op == "nor_conv_3x3":
+        return _relu_conv_bn(channels, 3)
+    if op == "nor_conv_1x1":
+        return _relu_conv_bn(channels, 1)
+    if op == "avg_pool_3x3":
+        return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+    if op == "skip_connect":
+        return nn.Identity()
+    raise AssertionError(f"no module for op {op!r}")
+
+
+class Cell(nn.Module):
+    """A NAS-Bench-201 cell computing only its live edges."""
+
+    def __init__(self, arch: NB201Arch, channels: int) -> None:
+        super().__init__()
+        self.edges = nn.ModuleDict(
+            {
+                f"{target}_{source}": _make_op(op, channels)
+                for (source, target), op in zip(EDGES, arch.ops, strict=True)
+                if op != "none"
+            }
+        )
+        self._live = [EDGES[k] for k in arch.live_edges()]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        nodes: list[torch.Tensor | None] = [x, None, None, None]
+        for source, target in self._live:
+            value = self.edges[f"{target}_{source}"](nodes[source])
+            current = nodes[target]
+            nodes[target] = value if current is None else current + value
+        output = nodes[3]
+        return torch.zeros_like(x) if output is None else output
+
+
+class ResidualReduction(nn.Module):
+    """The benchmark's reduction block: a stride-2 residual basic block doubling channels."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.conv_a = nn.Sequential(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(in_channels, out_channels, 3, 2, 1, bias=False),
+            nn.BatchNorm2d(out_channels),
+        )
+        self.conv_b = _relu_conv_bn(out_channels, 3)
+        self.downsample = nn.Sequential(
+            nn.AvgPool2d(kernel_size=2, stride=2, padding=0),
+            nn.Conv2d(in_channels, out_channels, 1, 1, 0, bias=False),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.downsample(x) + self.conv_b(self.conv_a(x))
+
+
+class NB201Network(nn.Module):
+    """The NAS-Bench-201 macro skeleton around one cell."""
+
+    def __init__(
+        self, arch: NB201Arch, channels: int, cells_per_stage: int, num_classes: int
+    ) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels)
+        )
+        blocks: list[nn.Module] = []
+        width = channels
+        for stage in range(3):
+            if stage > 0:
+                blocks.append(ResidualReduction(width, width * 2))
+                width *= 2
+            blocks.extend(Cell(arch, width) for _ in range(cells_per_stage))
+        self.cells = nn.Sequential(*blocks)
+        self.lastact = nn.Sequential(nn.BatchNorm2d(width), nn.ReLU(inplace=False))
+        self.global_pooling = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(width, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = self.lastact(self.cells(self.stem(x)))
+        return self.classifier(self.global_pooling(features).flatten(1))
+
+
+@register
+class NB201Space(SearchSpace):
+    """NAS-Bench-201 cells in the benchmark's network (defaults: C=16, N=5)."""
+
+    name = "nb201"
+
+    def __init__(self, *, channels: int = 16, cells_per_stage: int = 5) -> None:
+        for setting, value in (("channels", channels), ("cells_per_stage", cells_per_stage)):
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 4096:
+                raise SpecError(f"nb201 setting {setting} must be an integer 1-4096, got {value!r}")
+        self.channels = channels
+        self.cells_per_stage = cells_per_stage
+
+    def parse(self, spec: Any) -> NB201Arch:
+        if isinstance(spec, str):
+            return NB201Arch(_parse_cell_string(spec))
+        if isinstance(spec, list | tuple):
+            return NB201Arch(_parse_naslib_tuple(spec))
+        raise SpecError(
+            "nb201 spec must be a cell string like '|op~0|+|op~0|op~1|+|op~0|op~1|op~2|' "
+            f"or a list of 6 NASLib op indices, got {type(spec).__name__}"
+        )
+
+    def canonical_key(self, arch: NB201Arch) -> str:
+        form = repr(_node_expressions(arch.ops)[3])
+        return hashlib.sha256(f"nb201:{form}".encode()).hexdigest()
+
+    def to_spec(self, arch: NB201Arch) -> str:
+        return arch.arch_str
+
+    def spec_schema(self) -> dict[str, Any]:
+        return json.loads(json.dumps(_SPEC_SCHEMA))
+
+    def _build(self, arch: NB201Arch, num_classes: int) -> nn.Module:
+        return NB201Network(arch, self.channels, self.cells_per_stage, num_classes)
