@@ -1,0 +1,248 @@
+"""Tests for zero_cost.ensemble."""
+
+from __future__ import annotations
+
+import math
+from itertools import combinations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+from zero_cost import ensemble
+from zero_cost.ensemble import ENSEMBLES, get, log_rank, mean_rank, names, vote
+
+NAN = math.nan
+ALL = [vote, mean_rank, log_rank]
+
+
+def assert_scores_equal(actual, expected):
+    np.testing.assert_allclose(actual, expected, rtol=1e-12, atol=1e-12, equal_nan=True)
+
+
+# Reference implementations: plain loops written from the documented rules.
+
+
+def valid(x: float | None) -> bool:
+    return x is not None and math.isfinite(x)
+
+
+def reference_vote(scores):
+    columns = [list(s) for s in scores.values()]
+    n = len(columns[0])
+    present = [any(valid(c[i]) for c in columns) for i in range(n)]
+    wins = [0.0] * n
+    for i, j in combinations([k for k in range(n) if present[k]], 2):
+        votes_i = sum(valid(c[i]) and valid(c[j]) and c[i] > c[j] for c in columns)
+        votes_j = sum(valid(c[i]) and valid(c[j]) and c[j] > c[i] for c in columns)
+        if votes_i > votes_j:
+            wins[i] += 1
+        elif votes_j > votes_i:
+            wins[j] += 1
+        else:
+            wins[i] += 0.5
+            wins[j] += 0.5
+    return [w if present[i] else NAN for i, w in enumerate(wins)]
+
+
+def reference_normalised_ranks(scores):
+    """Per used proxy, a dict candidate -> rank / n_valid (average ranks for ties)."""
+    result = []
+    for column in scores.values():
+        values = {i: x for i, x in enumerate(column) if valid(x)}
+        if not values:
+            continue
+        ranks = {}
+        for i, x in values.items():
+            below = sum(y < x for y in values.values())
+            tied = sum(y == x for y in values.values())  # includes x itself
+            ranks[i] = (below + (tied + 1) / 2) / len(values)
+        result.append(ranks)
+    return result
+
+
+def reference_mean_rank(scores):
+    ranks = reference_normalised_ranks(scores)
+    n = len(next(iter(scores.values())))
+    out = []
+    for i in range(n):
+        mine = [r[i] for r in ranks if i in r]
+        out.append(sum(mine) / len(mine) if mine else NAN)
+    return out
+
+
+def reference_log_rank(scores):
+    ranks = reference_normalised_ranks(scores)
+    n = len(next(iter(scores.values())))
+    out = []
+    for i in range(n):
+        mine = [math.log(r[i]) for r in ranks if i in r]
+        out.append(sum(mine) * len(ranks) / len(mine) if mine else NAN)
+    return out
+
+
+REFERENCES = {vote: reference_vote, mean_rank: reference_mean_rank, log_rank: reference_log_rank}
+
+score_values = st.one_of(
+    st.integers(-3, 3).map(float),
+    st.sampled_from([NAN, math.inf, None]),
+)
+
+
+@st.composite
+def score_tables(draw, max_proxies=4, max_candidates=12):
+    n_proxies = draw(st.integers(1, max_proxies))
+    n = draw(st.integers(1, max_candidates))
+    column = st.lists(score_values, min_size=n, max_size=n)
+    return {f"p{k}": draw(column) for k in range(n_proxies)}
+
+
+# Hand-computed examples.
+
+
+def test_vote_by_hand_clear_majorities():
+    # (0,1): A, C prefer 1 -> 1 wins; (0,2): A, C prefer 2; (1,2): A, B prefer 2.
+    scores = {"A": [1, 2, 3], "B": [3, 1, 2], "C": [1, 3, 2]}
+    assert_scores_equal(vote(scores), [0, 1, 2])
+
+
+def test_vote_by_hand_ties_abstentions_and_missing():
+    scores = {"A": [1, 2, 2, NAN], "B": [3, 1, 2, 5]}
+    # (0,1) 1:1 tie; (0,2) 1:1 tie; (0,3) only B: 3 wins;
+    # (1,2) A abstains, B: 2 wins; (1,3) and (2,3): 3 wins.
+    assert_scores_equal(vote(scores), [1.0, 0.5, 1.5, 3.0])
+
+
+def test_vote_split_decision_is_half_each():
+    assert_scores_equal(vote({"A": [1, 2], "B": [2, 1]}), [0.5, 0.5])
+
+
+def test_mean_rank_by_hand():
+    # A ranks / 3 = (1/3, 1, 2/3); B is valid for {0, 1}: ranks / 2 = (1, 1/2).
+    scores = {"A": [10, 30, 20], "B": [3, 1, None]}
+    assert_scores_equal(mean_rank(scores), [(1 / 3 + 1) / 2, (1 + 0.5) / 2, 2 / 3])
+
+
+def test_mean_rank_ties_share_average_rank():
+    assert_scores_equal(mean_rank({"A": [5, 5, 7, 1]}), [2.5 / 4, 2.5 / 4, 1.0, 0.25])
+
+
+def test_log_rank_by_hand():
+    scores = {"A": [10, 30, 20], "B": [3, 1, None]}
+    expected = [
+        math.log(1 / 3) + math.log(1),
+        math.log(1) + math.log(1 / 2),
+        2 / 1 * math.log(2 / 3),  # only A available: scaled by P / available = 2
+    ]
+    assert_scores_equal(log_rank(scores), expected)
+
+
+def test_log_rank_without_missing_values_is_az_nas_sum():
+    rng = np.random.default_rng(0)
+    scores = {f"p{k}": rng.normal(size=30) for k in range(3)}
+    expected = sum(np.log(stats.rankdata(s) / 30) for s in scores.values())
+    assert_scores_equal(log_rank(scores), expected)
+
+
+# NaN handling.
+
+
+@pytest.mark.parametrize("fn", ALL)
+@settings(max_examples=150, deadline=None)
+@given(scores=score_tables())
+def test_matches_reference_implementation(fn, scores):
+    assert_scores_equal(fn(scores), REFERENCES[fn](scores))
+
+
+@pytest.mark.parametrize("fn", ALL)
+def test_missing_entry_only_removes_that_opinion(fn):
+    full = {"A": [4.0, 1.0, 3.0, 2.0, 5.0], "B": [1.0, 2.0, 5.0, 4.0, 3.0]}
+    broken = {"A": [4.0, 1.0, NAN, 2.0, 5.0], "B": full["B"]}
+    result = fn(broken)
+    assert np.all(np.isfinite(result))
+    assert_scores_equal(result, REFERENCES[fn](broken))
+    # Candidate 2 is now judged by B alone; A still ranks the other four.
+    assert_scores_equal(fn({"A": [4.0, 1.0, 2.0, 5.0]}), fn({"A": broken["A"]})[[0, 1, 3, 4]])
+
+
+@pytest.mark.parametrize("fn", ALL)
+def test_all_missing_candidate_is_nan_and_affects_no_one(fn):
+    scores = {"A": [3.0, 1.0, 2.0, 7.0], "B": [0.5, 0.7, 0.1, 0.2]}
+    with_dead = {"A": [3.0, 1.0, NAN, 2.0, 7.0], "B": [0.5, 0.7, None, 0.1, 0.2]}
+    result = fn(with_dead)
+    assert math.isnan(result[2])
+    assert_scores_equal(np.delete(result, 2), fn(scores))
+
+
+@pytest.mark.parametrize("fn", ALL)
+def test_proxy_missing_everywhere_is_ignored(fn):
+    scores = {"A": [3.0, 1.0, 2.0], "B": [0.5, 0.7, 0.1]}
+    assert_scores_equal(fn({**scores, "dead": [NAN, math.inf, None]}), fn(scores))
+
+
+@pytest.mark.parametrize("fn", ALL)
+def test_everything_missing_gives_all_nan(fn):
+    result = fn({"A": [NAN, NAN], "B": [None, -math.inf]})
+    assert result.shape == (2,)
+    assert np.all(np.isnan(result))
+
+
+# Structural properties.
+
+
+@pytest.mark.parametrize("fn", ALL)
+def test_single_proxy_keeps_its_ordering(fn):
+    proxy = np.array([0.3, -1.0, 2.0, 0.3, 5.0, 1.0, -1.0])
+    np.testing.assert_array_equal(stats.rankdata(fn({"only": proxy})), stats.rankdata(proxy))
+
+
+@pytest.mark.parametrize("fn", ALL)
+@settings(max_examples=100, deadline=None)
+@given(data=st.data())
+def test_permuting_candidates_permutes_scores(fn, data):
+    scores = data.draw(score_tables())
+    n = len(scores["p0"])
+    perm = data.draw(st.permutations(range(n)))
+    permuted = {name: [column[k] for k in perm] for name, column in scores.items()}
+    assert_scores_equal(fn(permuted), fn(scores)[list(perm)])
+
+
+def test_vote_chunking_does_not_change_result(monkeypatch):
+    rng = np.random.default_rng(1)
+    scores = {f"p{k}": rng.integers(0, 5, size=50).astype(float) for k in range(3)}
+    scores["p1"][[3, 17]] = NAN
+    unchunked = vote(scores)
+    monkeypatch.setattr(ensemble, "_VOTE_CHUNK_ELEMENTS", 3 * 50 * 7)  # 7 rows per block
+    assert_scores_equal(vote(scores), unchunked)
+    assert_scores_equal(unchunked, reference_vote(scores))
+
+
+@pytest.mark.parametrize("fn", ALL)
+def test_output_is_float_array_and_higher_is_better(fn):
+    result = fn({"A": [1, 2, 3], "B": [10, 20, 30]})
+    assert isinstance(result, np.ndarray)
+    assert result.dtype == np.float64
+    assert result[2] > result[1] > result[0]
+
+
+# Input validation and registry.
+
+
+@pytest.mark.parametrize("fn", ALL)
+def test_invalid_inputs_raise(fn):
+    with pytest.raises(ValueError, match="empty"):
+        fn({})
+    with pytest.raises(ValueError, match="same candidates"):
+        fn({"A": [1, 2, 3], "B": [1, 2]})
+    with pytest.raises(ValueError, match="1-D"):
+        fn({"A": [[1, 2, 3]]})
+
+
+def test_registry():
+    assert names() == ["log_rank", "mean_rank", "vote"]
+    for name in names():
+        assert get(name) is ENSEMBLES[name]
+    with pytest.raises(KeyError, match="log_rank, mean_rank, vote"):
+        get("median")

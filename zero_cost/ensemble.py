@@ -1,0 +1,153 @@
+"""Label-free aggregation of several zero-cost proxies into one score.
+
+Every ensemble takes ``scores``, a mapping from proxy name to one score per
+candidate architecture (all sequences of the same length, higher = better), and
+returns a float array with one aggregate score per candidate, higher = better.
+
+Missing values: ``None``, NaN and +-inf mean "this proxy failed for this
+candidate". A missing entry only removes that proxy's opinion about that
+candidate; the other candidates are still ranked by it among the candidates it
+is valid for. A proxy that is missing for every candidate is ignored, and a
+candidate missing every proxy scores NaN (and does not affect anyone else).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy import stats
+
+__all__ = ["ENSEMBLES", "Ensemble", "Scores", "get", "log_rank", "mean_rank", "names", "vote"]
+
+Scores = Mapping[str, Sequence[float | None] | ArrayLike]
+"""Proxy name -> one score per candidate (higher = better; None/NaN/inf = missing)."""
+
+Ensemble = Callable[[Scores], NDArray[np.float64]]
+"""An aggregation ``f(scores) -> one score per candidate``."""
+
+_VOTE_CHUNK_ELEMENTS = 1 << 22
+"""Upper bound on the (proxies x rows x candidates) block :func:`vote` holds at once."""
+
+
+def _score_matrix(scores: Scores) -> NDArray[np.float64]:
+    """Stack the proxies into a (proxies, candidates) array with NaN for missing.
+
+    Proxies missing for every candidate are dropped (the result may have zero
+    rows). Raises ``ValueError`` for no proxies, non-1-D scores or unequal lengths.
+    """
+    if not scores:
+        raise ValueError("scores is empty: need at least one proxy")
+    rows = []
+    for name, values in scores.items():
+        row = np.asarray(values, dtype=np.float64)
+        if row.ndim != 1:
+            raise ValueError(f"scores for proxy {name!r} must be 1-D, got shape {row.shape}")
+        rows.append(row)
+    lengths = {row.size for row in rows}
+    if len(lengths) != 1:
+        sizes = {name: len(row) for name, row in zip(scores, rows, strict=True)}
+        raise ValueError(f"all proxies must score the same candidates, got lengths {sizes}")
+    matrix = np.stack(rows)
+    matrix[~np.isfinite(matrix)] = np.nan
+    return matrix[~np.all(np.isnan(matrix), axis=1)]
+
+
+def _normalised_ranks(matrix: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Per proxy: rank / n_valid among its valid candidates, NaN where missing.
+
+    Ranks ascend with the score (1 = worst, n_valid = best; tied scores share
+    their average rank), so values lie in (0, 1] with 1 = that proxy's best.
+    """
+    ranks = np.full_like(matrix, np.nan)
+    for p, row in enumerate(matrix):
+        valid = ~np.isnan(row)
+        ranks[p, valid] = stats.rankdata(row[valid]) / np.count_nonzero(valid)
+    return ranks
+
+
+def vote(scores: Scores) -> NDArray[np.float64]:
+    """Pairwise majority vote (Abdelfattah et al., ICLR 2021).
+
+    For every pair of candidates ``(i, j)`` each proxy valid for both votes for
+    the one it scores higher; a proxy scoring them equally abstains. ``i`` beats
+    ``j`` when it gets more votes than ``j``; equal votes (including when no
+    proxy is valid for both) are a tie, worth half a win to each. A candidate's
+    score is its number of wins against all other candidates that have at least
+    one valid proxy, so scores lie in ``[0, n_valid - 1]``. With a single proxy
+    this is ``#strictly worse + #tied / 2``, i.e. the proxy's own ordering.
+    Vectorised over blocks of rows: O(proxies * n^2) time, bounded memory.
+    """
+    matrix = _score_matrix(scores)
+    n_proxies, n = matrix.shape
+    present = ~np.all(np.isnan(matrix), axis=0)
+    result = np.full(n, np.nan)
+    if not present.any():
+        return result
+    live = matrix[:, present]
+    m = live.shape[1]
+    wins = np.empty(m)
+    chunk = max(1, _VOTE_CHUNK_ELEMENTS // (n_proxies * m))
+    for start in range(0, m, chunk):
+        block = live[:, start : start + chunk, None]
+        # Per proxy +1 / -1 / 0 (abstain, including NaN) for "row beats column".
+        ballots = (block > live[:, None, :]).astype(np.int8) - (block < live[:, None, :])
+        margin = ballots.sum(axis=0, dtype=np.int64)
+        # 1 for a win, 1/2 for a tie, 0 for a loss; the self-pair is a tie, not counted.
+        wins[start : start + chunk] = 0.5 * (1 + np.sign(margin)).sum(axis=1) - 0.5
+    result[present] = wins
+    return result
+
+
+def mean_rank(scores: Scores) -> NDArray[np.float64]:
+    """Mean normalised rank over the proxies available for each candidate.
+
+    Each proxy ranks its valid candidates ascending (1 = worst, n_valid = best,
+    average ranks for ties) and divides by n_valid, so every proxy contributes
+    a value in (0, 1] however many candidates it failed on. The result is the
+    mean over the candidate's available proxies, in (0, 1].
+    """
+    ranks = _normalised_ranks(_score_matrix(scores))
+    return _mean_over_available(ranks)
+
+
+def log_rank(scores: Scores) -> NDArray[np.float64]:
+    """Log-rank aggregation of AZ-NAS (Lee & Ham, CVPR 2024), NaN-safe.
+
+    Each proxy ranks its valid candidates ascending (1 = worst, n_p = best,
+    average ranks for ties) and contributes ``log(rank / n_p)`` (<= 0, 0 for
+    the best). AZ-NAS sums these over proxies, which punishes being bad at
+    any single proxy more than ``mean_rank`` does. For missing values the sum
+    over the candidate's available proxies is scaled by ``P / available``
+    (``P`` = proxies not missing everywhere), i.e. ``P`` times the mean, so a
+    candidate is neither punished nor rewarded for a failed proxy. Without
+    missing values this is exactly the AZ-NAS sum.
+    """
+    ranks = _normalised_ranks(_score_matrix(scores))
+    return ranks.shape[0] * _mean_over_available(np.log(ranks))
+
+
+def _mean_over_available(values: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Column means ignoring NaN; NaN for columns that are NaN throughout."""
+    available = np.count_nonzero(~np.isnan(values), axis=0)
+    total = np.nansum(values, axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(available > 0, total / available, np.nan)
+
+
+ENSEMBLES: dict[str, Ensemble] = {"vote": vote, "mean_rank": mean_rank, "log_rank": log_rank}
+"""Registry of ensembles by name."""
+
+
+def names() -> list[str]:
+    """Names of the registered ensembles, sorted."""
+    return sorted(ENSEMBLES)
+
+
+def get(name: str) -> Ensemble:
+    """Look up an ensemble by name; ``KeyError`` listing the known names if absent."""
+    try:
+        return ENSEMBLES[name]
+    except KeyError:
+        raise KeyError(f"unknown ensemble {name!r}; known: {', '.join(names())}") from None
