@@ -1,0 +1,18 @@
+"""GraSP: gradient signal preservation (Wang et al., ICLR 2020, "Picking Winning Tickets
+Before Training by Preserving Gradient Flow"), as summed by Abdelfattah et al. (ICLR 2021).
+
+    grasp = sum over Conv/Linear weights w of -w * (H g)
+
+with g = dL/dw, H the Hessian of the mean cross-entropy L (temperature T = 1), and H g
+obtained as the gradient of g.detach() . g. Higher is better: the reference implementation
+reports ``-theta * Hg`` summed, and Abdelfattah et al. rank with it as is.
+"""
+
+from ..passes import Passes
+from . import register
+
+
+@register("grasp", version="1", needs={"hessian_grad"}, needs_labels=True)
+def grasp(passes: Passes) -> float:
+    """Sum over Conv and Linear weights of -weight * (Hessian-gradient product)."""
+    return passes.sum_over_weights(lambda w, hg: -(w * hg).sum(), passes.hessian_grad())

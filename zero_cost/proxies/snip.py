@@ -1,0 +1,17 @@
+"""SNIP: connection sensitivity (Lee et al., ICLR 2019, "SNIP: Single-shot Network Pruning
+based on Connection Sensitivity"), as summed by Abdelfattah et al. (ICLR 2021).
+
+    snip = sum over Conv/Linear weights w of |w * dL/dw|
+
+with L the mean cross-entropy on the batch (BatchNorm in train mode). This equals the
+gradient of the loss with respect to a multiplicative mask of ones. Higher is better.
+"""
+
+from ..passes import Passes
+from . import register
+
+
+@register("snip", version="1", needs={"weight_grads"}, needs_labels=True)
+def snip(passes: Passes) -> float:
+    """Sum of |weight * gradient| over Conv and Linear weights (higher is better)."""
+    return passes.sum_over_weights(lambda w, g: (w * g).abs().sum(), passes.weight_grads())
