@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from zero_cost import spaces
+from zero_cost.spaces._base import SearchSpace
 from zero_cost.spaces.nb201 import OPS, NB201Arch
 
 SPACE = spaces.get("nb201")
@@ -216,3 +217,16 @@ def test_flops_without_allocating():
 def test_spec_schema_is_json_schema():
     schema = SPACE.spec_schema()
     assert "anyOf" in schema
+
+
+@pytest.mark.parametrize("settings", [{}, {"channels": 8, "cells_per_stage": 2}])
+def test_analytic_counts_equal_the_built_network(settings):
+    """param_count and flops are analytic (fast enough for bulk submissions); they must
+    agree with counting a network built on the meta device."""
+    space = spaces.get("nb201", **settings)
+    for arch in ALL_CELLS[::211]:
+        for num_classes in (10, 100):
+            assert space.param_count(arch, num_classes) == SearchSpace.param_count(
+                space, arch, num_classes
+            )
+            assert space.flops(arch, num_classes) == SearchSpace.flops(space, arch, num_classes)

@@ -37,6 +37,7 @@ EDGES = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
 NASLIB_OPS = ("skip_connect", "none", "nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3")
 NASLIB_EDGES = ((0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3))
 
+_KERNEL_AREA = {"nor_conv_3x3": 9, "nor_conv_1x1": 1}
 _NODE_PATTERN = re.compile(r"^([a-z0-9_]+)~(\d+)$")
 _SPEC_SCHEMA = TypeAdapter(str | tuple[int, int, int, int, int, int]).json_schema()
 
@@ -277,3 +278,38 @@ class NB201Space(SearchSpace):
 
     def _build(self, arch: NB201Arch, num_classes: int) -> nn.Module:
         return NB201Network(arch, self.channels, self.cells_per_stage, num_classes)
+
+    def param_count(self, arch: NB201Arch, num_classes: int = 10) -> int:
+        """Trainable parameters, counted analytically (equal to the built network's)."""
+        c, n = self.channels, self.cells_per_stage
+        total = 3 * 9 * c + 2 * c  # stem conv + BN
+        for stage, width in enumerate((c, 2 * c, 4 * c)):
+            if stage > 0:
+                half = width // 2
+                total += 9 * half * width + 2 * width  # conv_a
+                total += 9 * width * width + 2 * width  # conv_b
+                total += half * width  # downsample 1x1
+            cell = sum(
+                _KERNEL_AREA[op] * width * width + 2 * width
+                for op in arch.ops
+                if op in _KERNEL_AREA
+            )
+            total += n * cell
+        return total + 2 * 4 * c + 4 * c * num_classes + num_classes  # lastact BN, classifier
+
+    def flops(self, arch: NB201Arch, num_classes: int = 10) -> int:
+        """FLOPs of one sample as torch.utils.flop_counter counts them (convolutions and the
+        classifier; live edges only, as the network computes), counted analytically."""
+        c, n = self.channels, self.cells_per_stage
+        live = [arch.ops[k] for k in arch.live_edges()]
+        total = 2 * 3 * 9 * c * 32 * 32  # stem
+        for stage, (width, side) in enumerate(((c, 32), (2 * c, 16), (4 * c, 8))):
+            pixels = side * side
+            if stage > 0:
+                half = width // 2
+                total += 2 * pixels * (9 * half * width + 9 * width * width + half * width)
+            cell = sum(
+                2 * pixels * _KERNEL_AREA[op] * width * width for op in live if op in _KERNEL_AREA
+            )
+            total += n * cell
+        return total + 2 * 4 * c * num_classes
