@@ -101,8 +101,9 @@ def score(
     Returns:
         One ``ScoreResult`` per proxy. A proxy that raises or produces NaN/inf gets status
         "error"/"nonfinite" with the reason; the others are unaffected. An architecture
-        with no input-output path scores 0 on gradient proxies (no gradient reaches any
-        weight), -inf on nwot and synflow's log, and NaN on jacob_cov.
+        with no input-output path scores 0 on snip, grad_norm and grasp (no gradient reaches
+        any weight), -inf on nwot and synflow's log, NaN on jacob_cov, and on fisher only the
+        classifier's term (its output is its bias, which the loss does depend on).
 
     Raises:
         KeyError: an unknown proxy name.

@@ -224,7 +224,15 @@ class _MainPass:
         for hook in self._pending_grad_hooks:
             hook.remove()
         if self.want_jacobian:
-            (jacobian,) = torch.autograd.grad(outputs.sum(), x, retain_graph=create_graph)
+            # allow_unused: with no input-output path (a degenerate cell) x is not in the
+            # graph; its Jacobian is then zero rather than an error.
+            jacobian = None
+            if outputs.requires_grad:
+                (jacobian,) = torch.autograd.grad(
+                    outputs.sum(), x, retain_graph=create_graph, allow_unused=True
+                )
+            if jacobian is None:
+                jacobian = torch.zeros_like(x)
             self.jacobian.append(jacobian.flatten(1))
         return graph_grads
 
