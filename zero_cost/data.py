@@ -27,7 +27,7 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, BinaryIO, Literal, NamedTuple
 
 import numpy as np
 import torch
@@ -164,7 +164,9 @@ def synthetic_batch(
     return Batch(inputs, targets, num_classes)
 
 
-def load_npz_arrays(path: str | Path, split: str = "train") -> tuple[np.ndarray, np.ndarray, int]:
+def load_npz_arrays(
+    path: str | Path | BinaryIO, split: str = "train"
+) -> tuple[np.ndarray, np.ndarray, int]:
     """Read and validate the images and labels of one split of an ``.npz`` archive.
 
     The archive holds ``x_{split}``: images ``(N, H, W, C)`` in NHWC layout (channels last),
@@ -181,7 +183,7 @@ def load_npz_arrays(path: str | Path, split: str = "train") -> tuple[np.ndarray,
         DataError: the file is missing or unreadable, a key is missing, or an array has
             the wrong shape, dtype or values.
     """
-    path = Path(path)
+    path = Path(path) if isinstance(path, str) else path  # or an open binary file
     x_key, y_key = f"x_{split}", f"y_{split}"
     try:
         archive = np.load(path, allow_pickle=False)
@@ -219,7 +221,7 @@ def load_npz_arrays(path: str | Path, split: str = "train") -> tuple[np.ndarray,
 
 
 def npz_batch(
-    path: str | Path,
+    path: str | Path | BinaryIO,
     batch_size: int | None = None,
     seed: int = 0,
     split: str = "train",

@@ -1,0 +1,80 @@
+"""JSON errors: every error body is ``{"code", "message", "field"?, "errors"?}``.
+
+``code`` is machine-readable and stable; ``message`` is for people and names the field at
+fault. A database outage answers 503 with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..db.session import DatabaseUnavailable
+
+RETRY_AFTER_SECONDS = 5
+
+
+class ApiError(Exception):
+    """An error the API reports as is."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.field = status, code, message, field
+
+
+def not_found(what: str, identifier: object) -> ApiError:
+    return ApiError(404, "not_found", f"{what} {identifier} does not exist")
+
+
+def _location(loc: tuple) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path")] or [str(loc[-1])]
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if part.isdigit() else (f".{part}" if text else part)
+    return text
+
+
+def _body(code: str, message: str, field: str | None = None, **extra: object) -> dict:
+    body: dict = {"code": code, "message": message}
+    if field is not None:
+        body["field"] = field
+    body.update(extra)
+    return body
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that give every error the shape above."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, error: ApiError) -> JSONResponse:
+        return JSONResponse(_body(error.code, error.message, error.field), status_code=error.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, error: RequestValidationError) -> JSONResponse:
+        details = [
+            {"field": _location(tuple(e.get("loc", ()))), "message": e.get("msg", "")}
+            for e in error.errors()
+        ]
+        first = details[0] if details else {"field": None, "message": "invalid request"}
+        message = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
+        return JSONResponse(
+            _body("validation_error", message, first["field"], errors=details[:50]),
+            status_code=422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
+        return JSONResponse(
+            _body(code, str(error.detail)), status_code=error.status_code, headers=error.headers
+        )
+
+    @app.exception_handler(DatabaseUnavailable)
+    async def _unavailable(request: Request, error: DatabaseUnavailable) -> JSONResponse:
+        return JSONResponse(
+            _body("database_unavailable", "the database is unavailable; retry later"),
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )

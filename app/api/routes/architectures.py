@@ -1,0 +1,25 @@
+"""/v1/architectures: submit specs (deduplicated by canonical key) and read them back."""
+
+from fastapi import APIRouter
+
+from ... import services
+from ..deps import ReadAccess, SettingsDep, StorageDep, WriteAccess
+from ..schemas import ArchitectureBatchIn, ArchitectureBatchOut, ArchitectureDetail, ArchitectureIn
+
+router = APIRouter(prefix="/v1/architectures", tags=["architectures"])
+
+
+@router.post("", response_model=ArchitectureBatchOut, dependencies=[WriteAccess])
+def submit_architectures(
+    body: ArchitectureIn | ArchitectureBatchIn, storage: StorageDep, settings: SettingsDep
+) -> ArchitectureBatchOut:
+    """Validate and store one spec or a batch (`items`); idempotent."""
+    items = body.items if isinstance(body, ArchitectureBatchIn) else [body]
+    results = services.register_architectures(storage, settings, items)
+    return ArchitectureBatchOut(items=results, created=sum(bool(r.created) for r in results))
+
+
+@router.get("/{architecture_id}", response_model=ArchitectureDetail, dependencies=[ReadAccess])
+def get_architecture(architecture_id: int, storage: StorageDep) -> ArchitectureDetail:
+    """An architecture with its scores and accuracies."""
+    return services.architecture_detail(storage, architecture_id)

@@ -1,0 +1,184 @@
+"""Request and response bodies of the API (Pydantic v2)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from ..profiles import DataConfig, SyntheticData
+
+Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+ItemLimit = 100_000  # hard cap for parsing; the configured batch limit answers 413 below it
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ArchitectureIn(_In):
+    """An architecture spec in one of the search spaces."""
+
+    space: Name = Field(description="search space: nb201, nb101 or graph")
+    spec: JsonValue = Field(description="the space's spec: a cell string, a dict, ...")
+    settings: dict[Name, int] = Field(
+        default_factory=dict, description="space settings, e.g. {'channels': 16}"
+    )
+
+
+class ArchitectureBatchIn(_In):
+    items: Annotated[list[ArchitectureIn], Field(min_length=1, max_length=ItemLimit)]
+
+
+ArchitectureRef = Annotated[int, Field(ge=1)] | ArchitectureIn
+
+
+class ArchitectureOut(BaseModel):
+    id: int
+    space: str
+    settings: dict[str, Any]
+    canonical_key: str
+    is_degenerate: bool
+    params: int
+    flops: int
+    spec: JsonValue
+    created: bool | None = Field(default=None, description="new in this request")
+
+
+class ArchitectureBatchOut(BaseModel):
+    items: list[ArchitectureOut]
+    created: int
+
+
+class ScoreOut(BaseModel):
+    architecture_id: int
+    proxy: str
+    proxy_version: str
+    data_profile_id: int
+    seed: int
+    value: float | None
+    log_value: float | None
+    status: str
+    error: str | None
+    seconds: float
+    device: str
+
+
+class ScoreList(BaseModel):
+    data: list[ScoreOut]
+    count: int
+
+
+class AccuracyIn(_In):
+    architecture: ArchitectureRef
+    dataset: Name
+    metric: Name = "test_accuracy"
+    value: Annotated[float, Field(allow_inf_nan=False)]
+    epochs: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+    source: Annotated[str, Field(max_length=128)] = ""
+
+
+class AccuracyBatchIn(_In):
+    items: Annotated[list[AccuracyIn], Field(min_length=1, max_length=ItemLimit)]
+
+
+class AccuracyOut(BaseModel):
+    architecture_id: int
+    dataset: str
+    metric: str
+    value: float
+    epochs: int
+    source: str
+
+
+class AccuracyBatchOut(BaseModel):
+    created: int
+    architecture_ids: list[int]
+
+
+class AccuracyList(BaseModel):
+    data: list[AccuracyOut]
+    count: int
+
+
+class ArchitectureDetail(ArchitectureOut):
+    scores: list[ScoreOut]
+    accuracies: list[AccuracyOut]
+
+
+class ScoreJobIn(_In):
+    architectures: Annotated[list[ArchitectureRef], Field(min_length=1, max_length=ItemLimit)]
+    proxies: Annotated[list[Name], Field(min_length=1, max_length=32)]
+    data: DataConfig = Field(default_factory=SyntheticData)
+    init_seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
+
+
+class ItemError(BaseModel):
+    architecture_id: int
+    status: str
+    attempts: int
+    error: str | None
+
+
+class ScoreJobOut(BaseModel):
+    id: int
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    proxies: list[str]
+    data_profile_id: int
+    init_seed: int
+    total: int
+    counts: dict[str, int]
+    errors: list[ItemError]
+
+
+class DataProfileOut(BaseModel):
+    id: int
+    key: str
+    source: str
+    config: dict[str, Any]
+
+
+class RankIn(_In):
+    candidates: Annotated[list[ArchitectureRef], Field(min_length=1, max_length=ItemLimit)]
+    proxies: Annotated[list[Name], Field(min_length=1, max_length=32)]
+    ensemble: Literal["vote", "mean_rank", "log_rank"] = "log_rank"
+    data: DataConfig = Field(default_factory=SyntheticData)
+    init_seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
+    wait: bool = Field(default=False, description="block (bounded) until all are scored")
+
+
+class RankedCandidate(BaseModel):
+    architecture_id: int
+    rank: int | None = Field(description="1 = best; null when not scored yet")
+    score: float | None = Field(description="the ensemble's score (higher is better)")
+    scores: dict[str, float | None]
+
+
+class RankOut(BaseModel):
+    complete: bool
+    job_id: int | None
+    data_profile_id: int
+    ranking: list[RankedCandidate]
+
+
+class CorrelationRow(BaseModel):
+    name: str
+    kind: Literal["proxy", "ensemble"]
+    n: int
+    spearman: float | None
+    kendall_tau_b: float | None
+    pearson: float | None
+    pairwise_agreement: float | None
+    precision_at_k: dict[str, float | None]
+    spearman_ci: list[float | None]
+    kendall_ci: list[float | None]
+    pearson_ci: list[float | None]
+
+
+class CorrelationsOut(BaseModel):
+    dataset: str
+    metric: str
+    data_profile_id: int
+    seed: int
+    n_architectures: int
+    rows: list[CorrelationRow]

@@ -1,0 +1,82 @@
+"""Service configuration from environment variables (prefix ``ZC_``) and a ``.env`` file.
+
+``DATABASE_URL`` is also read without the prefix, as most platforms set it. Every setting is
+documented in the README's configuration table.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """All settings of the API and the worker."""
+
+    model_config = SettingsConfigDict(env_prefix="ZC_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///./zero_cost.db",
+        validation_alias="DATABASE_URL",
+        description="SQLAlchemy URL: SQLite file (default) or postgresql+psycopg://...",
+    )
+    api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated 'key:role' pairs, role 'read' or 'write'; empty = open",
+    )
+    embedded_worker: bool | None = Field(
+        default=None,
+        description="Run a worker thread inside the API process (default: on for SQLite)",
+    )
+    max_request_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    max_batch_items: int = Field(default=10_000, ge=1)
+    max_params: int = Field(default=200_000_000, ge=1, description="refuse larger models")
+    max_flops: int = Field(default=200_000_000_000, ge=1, description="per-sample FLOPs limit")
+    max_upload_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    lease_seconds: float = Field(default=60.0, gt=0)
+    max_attempts: int = Field(default=3, ge=1)
+    claim_batch_size: int = Field(default=4, ge=1)
+    poll_seconds: float = Field(default=0.5, gt=0)
+    item_timeout_seconds: float = Field(default=300.0, gt=0)
+    device: str | None = Field(default=None, description="'cuda', 'cpu' or None for auto")
+    rank_wait_seconds: float = Field(default=30.0, ge=0)
+    data_dir: str | None = Field(
+        default=None, description="folder with cifar10_sample.npz / CIFAR pickles for profiles"
+    )
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _check_roles(cls, keys: list[str]) -> list[str]:
+        for entry in keys:
+            key, _, role = entry.rpartition(":")
+            if not key or role not in {"read", "write"}:
+                raise ValueError("each API key must be written 'key:read' or 'key:write'")
+        return keys
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def runs_embedded_worker(self) -> bool:
+        return self.is_sqlite if self.embedded_worker is None else self.embedded_worker
+
+    def key_roles(self) -> dict[str, str]:
+        """API key -> role."""
+        return dict(entry.rsplit(":", 1) for entry in self.api_keys)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Database: models, engines and transactions, migrations, and the storage functions."""

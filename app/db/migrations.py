@@ -1,0 +1,59 @@
+"""Alembic driven from code: the script folder comes from the installed package, the URL
+from the caller, so an installed copy migrates without an ``alembic.ini``."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine
+
+from .session import make_engine
+
+
+def script_location() -> Path:
+    """The migrations folder: ``app.migrations`` when installed, else the checkout's."""
+    spec = importlib.util.find_spec("app.migrations")
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
+    return Path(__file__).resolve().parents[2] / "migrations"
+
+
+def _config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(script_location()))
+    return config
+
+
+def head_revision() -> str:
+    """The newest revision the code knows."""
+    return ScriptDirectory.from_config(_config()).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at (None for an empty database)."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def _run(engine: Engine, action: str, revision: str) -> None:
+    config = _config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        getattr(command, action)(config, revision)
+
+
+def upgrade(url_or_engine: str | Engine, revision: str = "head") -> None:
+    """Migrate the database up to ``revision``."""
+    engine = make_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
+    _run(engine, "upgrade", revision)
+
+
+def downgrade(url_or_engine: str | Engine, revision: str) -> None:
+    """Migrate the database down to ``revision`` ("base" empties it)."""
+    engine = make_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
+    _run(engine, "downgrade", revision)

@@ -1,0 +1,165 @@
+"""The database schema as SQLAlchemy 2.0 ORM models.
+
+Alembic migrations in ``migrations/`` create the same schema; a test checks that
+autogenerate finds no difference. Times that leases compare against are stored as epoch
+seconds (``Float``) and always come from the database clock (``db_epoch()``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ITEM_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Architecture(Base):
+    """One architecture per (space, settings, canonical key): the deduplication unit."""
+
+    __tablename__ = "architectures"
+    __table_args__ = (UniqueConstraint("space", "settings", "canonical_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    space: Mapped[str] = mapped_column(String(32))
+    settings: Mapped[str] = mapped_column(String(256), doc="canonical JSON of space settings")
+    canonical_key: Mapped[str] = mapped_column(String(64))
+    spec: Mapped[str] = mapped_column(Text, doc="JSON of the first spec submitted for the key")
+    is_degenerate: Mapped[bool] = mapped_column(Boolean)
+    params: Mapped[int] = mapped_column(BigInteger)
+    flops: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class DataProfile(Base):
+    """A scoring batch definition, content-hashed: same config (and upload) = same profile."""
+
+    __tablename__ = "data_profiles"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    source: Mapped[str] = mapped_column(String(16))
+    config: Mapped[str] = mapped_column(Text, doc="canonical JSON of the batch parameters")
+    blob: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, doc="uploaded .npz")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ScoreJob(Base):
+    """A request to score architectures with proxies on a data profile."""
+
+    __tablename__ = "score_jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    proxies: Mapped[str] = mapped_column(Text, doc="JSON list of proxy names")
+    data_profile_id: Mapped[int] = mapped_column(ForeignKey("data_profiles.id"))
+    init_seed: Mapped[int] = mapped_column(BigInteger)
+    cancelled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class JobItem(Base):
+    """One architecture of a job: the unit of work the queue hands out."""
+
+    __tablename__ = "job_items"
+    __table_args__ = (
+        UniqueConstraint("job_id", "architecture_id"),
+        Index("ix_job_items_claim", "status", "lease_expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("score_jobs.id", ondelete="CASCADE"))
+    architecture_id: Mapped[int] = mapped_column(ForeignKey("architectures.id"))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    lease_expires_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class Score(Base):
+    """One proxy's value for an architecture on a data profile with an init seed.
+
+    ``value`` and ``log_value`` are NULL when not finite; ``status`` says why ("nonfinite")
+    and ``error`` holds the message.
+    """
+
+    __tablename__ = "scores"
+    __table_args__ = (
+        UniqueConstraint("architecture_id", "proxy", "proxy_version", "data_profile_id", "seed"),
+        Index("ix_scores_profile_proxy", "data_profile_id", "proxy"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    architecture_id: Mapped[int] = mapped_column(ForeignKey("architectures.id"))
+    proxy: Mapped[str] = mapped_column(String(64))
+    proxy_version: Mapped[str] = mapped_column(String(32))
+    data_profile_id: Mapped[int] = mapped_column(ForeignKey("data_profiles.id"))
+    seed: Mapped[int] = mapped_column(BigInteger)
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    log_value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    seconds: Mapped[float] = mapped_column(Float)
+    device: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Accuracy(Base):
+    """A trained accuracy a user reports for an architecture. An identical report is one row."""
+
+    __tablename__ = "accuracies"
+    __table_args__ = (
+        UniqueConstraint("architecture_id", "dataset", "metric", "value", "epochs", "source"),
+        Index("ix_accuracies_dataset_metric", "dataset", "metric"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    architecture_id: Mapped[int] = mapped_column(ForeignKey("architectures.id"))
+    dataset: Mapped[str] = mapped_column(String(64))
+    metric: Mapped[str] = mapped_column(String(64))
+    value: Mapped[float] = mapped_column(Float)
+    epochs: Mapped[int] = mapped_column(Integer, doc="0 when not given")
+    source: Mapped[str] = mapped_column(String(128), doc="'' when not given")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Worker(Base):
+    """A worker process, with the database time of its last heartbeat."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    hostname: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    device: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[float] = mapped_column(Float)
+    heartbeat_at: Mapped[float] = mapped_column(Float)
+    items_done: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -1,0 +1,95 @@
+"""Database engines and the one place that owns transactions.
+
+``transaction(engine)`` commits on success, rolls back on error and turns a lost or
+unreachable database into ``DatabaseUnavailable`` (the API answers 503 with Retry-After).
+
+SQLite runs in WAL mode with a busy timeout, and every transaction starts with
+``BEGIN IMMEDIATE``: one writer at a time, which is SQLite's form of the row locks that
+PostgreSQL's queue takes with ``FOR UPDATE SKIP LOCKED``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine, Float, create_engine, event
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.functions import FunctionElement
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database cannot be reached or dropped the connection; retry later."""
+
+
+class db_epoch(FunctionElement):  # noqa: N801  (reads as a SQL function)
+    """The database clock as epoch seconds (float): leases never trust a worker's clock."""
+
+    type = Float()
+    inherit_cache = True
+
+
+@compiles(db_epoch)
+def _epoch_postgresql(element: db_epoch, compiler: object, **kw: object) -> str:
+    return "CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS DOUBLE PRECISION)"
+
+
+@compiles(db_epoch, "sqlite")
+def _epoch_sqlite(element: db_epoch, compiler: object, **kw: object) -> str:
+    return "((julianday('now') - 2440587.5) * 86400.0)"
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url`` with the settings this service relies on."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: object, record: object) -> None:
+            dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(connection: object) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+_SESSION_FACTORIES: dict[Engine, sessionmaker[Session]] = {}
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Session]:
+    """One transaction: commit on success, roll back on error.
+
+    Raises:
+        DatabaseUnavailable: the connection failed or was lost.
+    """
+    factory = _SESSION_FACTORIES.get(engine)
+    if factory is None:
+        factory = _SESSION_FACTORIES.setdefault(
+            engine, sessionmaker(engine, expire_on_commit=False)
+        )
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except (OperationalError, DBAPIError) as error:
+        session.rollback()
+        if isinstance(error, OperationalError) or error.connection_invalidated:
+            raise DatabaseUnavailable(str(error.orig or error)) from error
+        raise
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

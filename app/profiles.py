@@ -1,0 +1,153 @@
+"""Data profiles: the batch a job scores on, described by a validated config.
+
+A profile is content-hashed: the same config (and, for uploads, the same file bytes) is the
+same profile, so scores computed on it are shared. Server-side files are named, never
+given as paths: an ``npz`` profile names a file inside the configured data directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from zero_cost import data
+
+Seed = Annotated[int, Field(ge=0, le=2**63 - 1)]
+BatchSize = Annotated[int, Field(ge=1, le=4096)]
+PerClass = Annotated[int | None, Field(ge=1, le=4096)]
+ChannelStats = Annotated[
+    list[Annotated[float, Field(allow_inf_nan=False)]], Field(min_length=1, max_length=4)
+]
+
+
+class ProfileError(ValueError):
+    """A profile cannot be used (missing file, bad upload, unsatisfiable request)."""
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SyntheticData(_Config):
+    """Gaussian inputs with uniform labels."""
+
+    source: Literal["synthetic"] = "synthetic"
+    batch_size: BatchSize = 64
+    seed: Seed = 0
+    input_shape: Annotated[
+        list[Annotated[int, Field(ge=1, le=4096)]], Field(min_length=1, max_length=3)
+    ] = [3, 32, 32]  # noqa: E501
+    num_classes: Annotated[int, Field(ge=2, le=100_000)] = 10
+
+
+class NpzData(_Config):
+    """Images from an .npz file in the server's data directory (ZC_DATA_DIR)."""
+
+    source: Literal["npz"] = "npz"
+    file: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,100}\.npz$")] = (
+        "cifar10_sample.npz"
+    )
+    split: Literal["train", "test"] = "train"
+    batch_size: BatchSize = 64
+    seed: Seed = 0
+    per_class: PerClass = None
+    mean: ChannelStats = list(data.CIFAR10_MEAN)
+    std: ChannelStats = list(data.CIFAR10_STD)
+
+
+class CifarData(_Config):
+    """Images from the official CIFAR-10/100 python pickles in the server's data directory."""
+
+    source: Literal["cifar10", "cifar100"] = "cifar10"
+    split: Literal["train", "test"] = "train"
+    batch_size: BatchSize = 64
+    seed: Seed = 0
+    per_class: PerClass = None
+
+
+class UploadedData(_Config):
+    """A profile created earlier with POST /v1/data-profiles."""
+
+    source: Literal["uploaded"] = "uploaded"
+    profile_id: Annotated[int, Field(ge=1)]
+
+
+DataConfig = Annotated[
+    SyntheticData | NpzData | CifarData | UploadedData, Field(discriminator="source")
+]
+
+
+class UploadSettings(_Config):
+    """How to draw the batch from an uploaded .npz (keys x_train/y_train)."""
+
+    batch_size: BatchSize = 64
+    seed: Seed = 0
+    per_class: PerClass = None
+    mean: ChannelStats = list(data.CIFAR10_MEAN)
+    std: ChannelStats = list(data.CIFAR10_STD)
+
+
+def profile_key(source: str, config: dict, blob: bytes | None = None) -> str:
+    """The content hash identifying a profile."""
+    payload = json.dumps({"source": source, "config": config}, sort_keys=True)
+    if blob is not None:
+        payload += hashlib.sha256(blob).hexdigest()
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def load_batch(source: str, config: dict, blob: bytes | None, data_dir: str | None) -> data.Batch:
+    """The batch a stored profile describes.
+
+    Raises:
+        ProfileError: the data cannot be found or does not satisfy the profile.
+    """
+    try:
+        if source == "synthetic":
+            return data.synthetic_batch(
+                config["batch_size"], config["input_shape"], config["num_classes"], config["seed"]
+            )
+        if source == "uploaded":
+            return data.npz_batch(
+                io.BytesIO(blob or b""),
+                config["batch_size"] if config.get("per_class") is None else None,
+                config["seed"],
+                mean=config["mean"],
+                std=config["std"],
+                per_class=config.get("per_class"),
+            )
+        directory = _data_dir(data_dir)
+        batch_size = config["batch_size"] if config.get("per_class") is None else None
+        if source == "npz":
+            return data.npz_batch(
+                directory / config["file"],
+                batch_size,
+                config["seed"],
+                config["split"],
+                config["mean"],
+                config["std"],
+                config.get("per_class"),
+            )
+        return data.cifar_batch(
+            directory, batch_size, config["seed"], source, config["split"], config.get("per_class")
+        )
+    except data.DataError as error:
+        raise ProfileError(str(error)) from error
+
+
+def check_available(source: str, config: dict, data_dir: str | None) -> None:
+    """Fail fast, before a job is queued, when a server-side file is missing."""
+    if source == "npz" and not (_data_dir(data_dir) / config["file"]).is_file():
+        raise ProfileError(f"data file {config['file']!r} is not in the server's data directory")
+    if source in {"cifar10", "cifar100"}:
+        _data_dir(data_dir)
+
+
+def _data_dir(data_dir: str | None) -> Path:
+    if not data_dir or not Path(data_dir).is_dir():
+        raise ProfileError("the server has no data directory configured (ZC_DATA_DIR)")
+    return Path(data_dir)

@@ -1,0 +1,118 @@
+"""Scoring one job item with ``zero_cost``: build the architecture, draw the profile's batch
+(cached on the device), refuse what exceeds the limits, compute the missing proxies."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+import torch
+
+import zero_cost
+from zero_cost import proxies as proxy_registry
+from zero_cost import spaces
+
+from .db.storage import ArchitectureRecord, ProfileRecord, ScoreRecord
+from .profiles import ProfileError, load_batch
+
+
+class ItemRefused(ValueError):
+    """The item can never be scored as asked (over the limits, shape mismatch): no retry."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_params: int
+    max_flops: int
+
+
+def pick_device(requested: str | None = None) -> torch.device:
+    """``requested`` if given, else the first visible CUDA device, else the CPU."""
+    if requested:
+        return torch.device(requested)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class ItemScorer:
+    """Scores architectures on data profiles on one device, keeping batches there."""
+
+    def __init__(self, device: torch.device, limits: Limits, data_dir: str | None) -> None:
+        self.device = device
+        self.limits = limits
+        self.data_dir = data_dir
+        self._batches: dict[int, zero_cost.data.Batch] = {}
+
+    def batch(self, profile: ProfileRecord) -> zero_cost.data.Batch:
+        if profile.id not in self._batches:
+            batch = load_batch(profile.source, profile.config, profile.blob, self.data_dir)
+            self._batches[profile.id] = batch.to(self.device)
+        return self._batches[profile.id]
+
+    def score(
+        self,
+        architecture: ArchitectureRecord,
+        profile: ProfileRecord,
+        proxy_names: list[str],
+        seed: int,
+    ) -> list[ScoreRecord]:
+        """Scores of ``proxy_names`` (status ok, nonfinite or error) for the architecture.
+
+        Raises:
+            ItemRefused: over the parameter/FLOP limits or incompatible with the profile.
+        """
+        if architecture.params > self.limits.max_params:
+            raise ItemRefused(
+                f"architecture has {architecture.params:,} parameters; the limit is "
+                f"{self.limits.max_params:,} (ZC_MAX_PARAMS)"
+            )
+        if architecture.flops > self.limits.max_flops:
+            raise ItemRefused(
+                f"architecture needs {architecture.flops:,} FLOPs per sample; the limit is "
+                f"{self.limits.max_flops:,} (ZC_MAX_FLOPS)"
+            )
+        try:
+            batch = self.batch(profile)
+        except ProfileError as error:
+            raise ItemRefused(f"data profile {profile.id}: {error}") from error
+        space = spaces.get(architecture.space, **json.loads(architecture.settings))
+        arch = space.parse(json.loads(architecture.spec))
+        expected = tuple(batch.inputs.shape[1:])
+        if tuple(space.input_shape(arch)) != expected:
+            raise ItemRefused(
+                f"architecture expects inputs of shape {tuple(space.input_shape(arch))}, "
+                f"the data profile has {expected}"
+            )
+        try:
+            model = space.build(arch, num_classes=batch.num_classes, seed=seed)
+        except spaces.SpecError as error:
+            raise ItemRefused(str(error)) from error
+        needs_labels = any(proxy_registry.get(name).needs_labels for name in proxy_names)
+        results = zero_cost.score(
+            model,
+            proxy_names,
+            batch.inputs,
+            batch.targets if needs_labels else None,
+            seed=seed,
+            device=self.device,
+        )
+        return [
+            ScoreRecord(
+                architecture_id=architecture.id,
+                proxy=name,
+                proxy_version=result.version,
+                data_profile_id=profile.id,
+                seed=seed,
+                value=result.value if math.isfinite(result.value) else None,
+                log_value=(
+                    result.log_value
+                    if result.log_value is not None and math.isfinite(result.log_value)
+                    else None
+                ),
+                status=result.status,
+                error=result.error,
+                seconds=result.seconds,
+                device=str(self.device),
+            )
+            for name, result in results.items()
+        ]

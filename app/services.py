@@ -1,0 +1,427 @@
+"""What the API does, between validated requests and storage: the routes stay thin.
+
+Every function takes the storage and settings it needs and returns API schemas, raising
+``ApiError`` with the field at fault for requests it cannot serve.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from zero_cost import ensemble as ensembles
+from zero_cost import metrics, spaces
+from zero_cost import proxies as proxy_registry
+
+from .api.errors import ApiError, not_found
+from .api.schemas import (
+    AccuracyBatchOut,
+    AccuracyIn,
+    AccuracyOut,
+    ArchitectureDetail,
+    ArchitectureIn,
+    ArchitectureOut,
+    CorrelationRow,
+    CorrelationsOut,
+    DataProfileOut,
+    ItemError,
+    RankedCandidate,
+    RankIn,
+    RankOut,
+    ScoreJobIn,
+    ScoreJobOut,
+    ScoreOut,
+)
+from .config import Settings
+from .db.storage import (
+    AccuracyRecord,
+    ArchitectureRecord,
+    JobRecord,
+    NewArchitecture,
+    ProfileRecord,
+    Storage,
+)
+from .profiles import (
+    DataConfig,
+    ProfileError,
+    UploadedData,
+    UploadSettings,
+    check_available,
+    load_batch,
+    profile_key,
+)
+
+# -- architectures ---------------------------------------------------------------------------
+
+
+def _space(name: str, settings: dict[str, int], field: str) -> tuple[spaces.SearchSpace, str]:
+    """The configured space and the canonical JSON of its full settings (defaults filled)."""
+    try:
+        space = spaces.get(name, **settings)
+    except KeyError as error:
+        raise ApiError(422, "unknown_space", str(error.args[0]), f"{field}.space") from None
+    except spaces.SpecError as error:
+        raise ApiError(422, "invalid_settings", str(error), f"{field}.settings") from None
+    parameters = inspect.signature(type(space).__init__).parameters.values()
+    full = {p.name: p.default for p in parameters if p.kind is p.KEYWORD_ONLY} | settings
+    return space, json.dumps(full, sort_keys=True, separators=(",", ":"))
+
+
+def _new_architecture(item: ArchitectureIn, field: str) -> NewArchitecture:
+    space, settings = _space(item.space, item.settings, field)
+    try:
+        arch = space.parse(item.spec)
+        params, flops = space.param_count(arch), space.flops(arch)
+    except spaces.SpecError as error:
+        raise ApiError(422, "invalid_spec", f"{field}.spec: {error}", f"{field}.spec") from None
+    return NewArchitecture(
+        space=item.space,
+        settings=settings,
+        canonical_key=space.canonical_key(arch),
+        spec=json.dumps(space.to_spec(arch), separators=(",", ":")),
+        is_degenerate=bool(arch.is_degenerate),
+        params=params,
+        flops=flops,
+    )
+
+
+def _architecture_out(record: ArchitectureRecord, created: bool | None = None) -> ArchitectureOut:
+    return ArchitectureOut(
+        id=record.id,
+        space=record.space,
+        settings=json.loads(record.settings),
+        canonical_key=record.canonical_key,
+        is_degenerate=record.is_degenerate,
+        params=record.params,
+        flops=record.flops,
+        spec=json.loads(record.spec),
+        created=created,
+    )
+
+
+def check_batch_size(count: int, settings: Settings, field: str) -> None:
+    if count > settings.max_batch_items:
+        raise ApiError(
+            413,
+            "batch_too_large",
+            f"{field}: {count} items; at most {settings.max_batch_items} per request",
+            field,
+        )
+
+
+def register_architectures(
+    storage: Storage, settings: Settings, items: Sequence[ArchitectureIn], field: str = "items"
+) -> list[ArchitectureOut]:
+    """Validate and store architectures; each result says whether it was new."""
+    check_batch_size(len(items), settings, field)
+    new = [_new_architecture(item, f"{field}[{i}]") for i, item in enumerate(items)]
+    results = storage.add_architectures(new)
+    return [
+        ArchitectureOut(
+            id=architecture_id,
+            space=n.space,
+            settings=json.loads(n.settings),
+            canonical_key=n.canonical_key,
+            is_degenerate=n.is_degenerate,
+            params=n.params,
+            flops=n.flops,
+            spec=json.loads(n.spec),
+            created=created,
+        )
+        for n, (architecture_id, created) in zip(new, results, strict=True)
+    ]
+
+
+def resolve_architectures(
+    storage: Storage, settings: Settings, refs: Sequence[int | ArchitectureIn], field: str
+) -> list[int]:
+    """Architecture ids for references that are ids (must exist) or specs (stored if new)."""
+    check_batch_size(len(refs), settings, field)
+    specs = [(i, ref) for i, ref in enumerate(refs) if isinstance(ref, ArchitectureIn)]
+    ids: list[int | None] = [ref if isinstance(ref, int) else None for ref in refs]
+    if specs:
+        new = [_new_architecture(ref, f"{field}[{i}]") for i, ref in specs]
+        for (i, _), (architecture_id, _) in zip(specs, storage.add_architectures(new), strict=True):
+            ids[i] = architecture_id
+    given = [(i, ref) for i, ref in enumerate(refs) if isinstance(ref, int)]
+    if given:
+        found = storage.get_architectures(ref for _, ref in given)
+        for i, ref in given:
+            if ref not in found:
+                raise ApiError(
+                    422,
+                    "unknown_architecture",
+                    f"{field}[{i}]: no architecture {ref}",
+                    f"{field}[{i}]",
+                )
+    return [int(i) for i in ids if i is not None]
+
+
+def architecture_detail(storage: Storage, architecture_id: int) -> ArchitectureDetail:
+    record = storage.get_architectures([architecture_id]).get(architecture_id)
+    if record is None:
+        raise not_found("architecture", architecture_id)
+    scores, _ = storage.list_scores(architecture_id=architecture_id, limit=10_000)
+    accuracies, _ = storage.list_accuracies(architecture_id=architecture_id, limit=10_000)
+    return ArchitectureDetail(
+        **_architecture_out(record).model_dump(exclude={"created"}),
+        scores=[ScoreOut(**s.__dict__) for s in scores],
+        accuracies=[AccuracyOut(**a.__dict__) for a in accuracies],
+    )
+
+
+# -- profiles and proxies ----------------------------------------------------------------------
+
+
+def resolve_profile(storage: Storage, settings: Settings, config: DataConfig) -> ProfileRecord:
+    """The stored profile for a job's ``data`` (created if new)."""
+    if isinstance(config, UploadedData):
+        profile = storage.get_profile(config.profile_id)
+        if profile is None or profile.source != "uploaded":
+            raise ApiError(
+                422,
+                "unknown_profile",
+                f"data.profile_id: no uploaded profile {config.profile_id}",
+                "data.profile_id",
+            )
+        return profile
+    values = config.model_dump(exclude={"source"})
+    try:
+        check_available(config.source, values, settings.data_dir)
+    except ProfileError as error:
+        raise ApiError(422, "data_unavailable", f"data: {error}", "data") from None
+    return storage.get_or_create_profile(profile_key(config.source, values), config.source, values)
+
+
+def upload_profile(
+    storage: Storage, settings: Settings, blob: bytes, options: UploadSettings
+) -> DataProfileOut:
+    """Store an uploaded .npz batch source after checking that it yields a batch."""
+    if len(blob) > settings.max_upload_bytes:
+        raise ApiError(
+            413,
+            "upload_too_large",
+            f"file: {len(blob)} bytes; at most {settings.max_upload_bytes}",
+            "file",
+        )
+    config = options.model_dump()
+    try:
+        load_batch("uploaded", config, blob, settings.data_dir)
+    except ProfileError as error:
+        raise ApiError(422, "invalid_upload", f"file: {error}", "file") from None
+    profile = storage.get_or_create_profile(
+        profile_key("uploaded", config, blob), "uploaded", config, blob
+    )
+    return profile_out(profile)
+
+
+def profile_out(profile: ProfileRecord) -> DataProfileOut:
+    return DataProfileOut(
+        id=profile.id, key=profile.key, source=profile.source, config=profile.config
+    )
+
+
+def proxy_versions(names: Sequence[str], field: str = "proxies") -> list[tuple[str, str]]:
+    """(name, version) of each requested proxy, in order, without repeats."""
+    versions = []
+    for i, name in enumerate(dict.fromkeys(names)):
+        try:
+            versions.append((name, proxy_registry.get(name).version))
+        except KeyError as error:
+            raise ApiError(422, "unknown_proxy", str(error.args[0]), f"{field}[{i}]") from None
+    return versions
+
+
+# -- jobs ----------------------------------------------------------------------------------------
+
+
+def job_out(record: JobRecord) -> ScoreJobOut:
+    return ScoreJobOut(
+        id=record.id,
+        status=record.status,
+        proxies=record.proxies,
+        data_profile_id=record.data_profile_id,
+        init_seed=record.init_seed,
+        total=sum(record.counts.values()),
+        counts=record.counts,
+        errors=[ItemError(**error) for error in record.errors],
+    )
+
+
+def create_score_job(storage: Storage, settings: Settings, body: ScoreJobIn) -> ScoreJobOut:
+    versions = proxy_versions(body.proxies)
+    ids = resolve_architectures(storage, settings, body.architectures, "architectures")
+    profile = resolve_profile(storage, settings, body.data)
+    job_id = storage.create_job(ids, versions, profile.id, body.init_seed)
+    return job_out(storage.get_job(job_id))
+
+
+def get_score_job(storage: Storage, job_id: int) -> ScoreJobOut:
+    record = storage.get_job(job_id)
+    if record is None:
+        raise not_found("score job", job_id)
+    return job_out(record)
+
+
+def cancel_score_job(storage: Storage, job_id: int) -> ScoreJobOut:
+    if not storage.cancel_job(job_id):
+        raise not_found("score job", job_id)
+    return get_score_job(storage, job_id)
+
+
+# -- accuracies ----------------------------------------------------------------------------------
+
+
+def add_accuracies(
+    storage: Storage, settings: Settings, items: Sequence[AccuracyIn]
+) -> AccuracyBatchOut:
+    ids = resolve_architectures(storage, settings, [i.architecture for i in items], "items")
+    records = [
+        AccuracyRecord(a, i.dataset, i.metric, i.value, i.epochs, i.source)
+        for a, i in zip(ids, items, strict=True)
+    ]
+    return AccuracyBatchOut(created=storage.add_accuracies(records), architecture_ids=ids)
+
+
+# -- scores as a population ----------------------------------------------------------------------
+
+
+def _score_table(
+    storage: Storage,
+    architecture_ids: Sequence[int],
+    profile_id: int,
+    seed: int,
+    versions: Sequence[tuple[str, str]],
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """proxy -> one value per architecture (log for log-scale proxies; NaN when missing or
+    not finite), and per architecture whether every proxy has a stored score."""
+    stored = storage.scores_for(architecture_ids, profile_id, seed, versions)
+    table = {}
+    for name, _ in versions:
+        use_log = proxy_registry.get(name).log_scale
+        column = []
+        for architecture_id in architecture_ids:
+            score = stored.get(architecture_id, {}).get(name)
+            value = None if score is None else (score.log_value if use_log else score.value)
+            column.append(math.nan if value is None else value)
+        table[name] = np.array(column, dtype=float)
+    complete = np.array([len(stored.get(a, {})) == len(versions) for a in architecture_ids])
+    return table, complete.astype(bool)
+
+
+def _ensemble(method: str, table: dict[str, np.ndarray]) -> np.ndarray:
+    if len(table) == 1:
+        return next(iter(table.values()))
+    return ensembles.get(method)(table)
+
+
+def rank(storage: Storage, settings: Settings, body: RankIn) -> RankOut:
+    """Candidates ordered best-first by the ensemble of their proxy scores; the unscored
+    are queued (and, with ``wait``, waited for up to ``ZC_RANK_WAIT_SECONDS``)."""
+    versions = proxy_versions(body.proxies)
+    refs = resolve_architectures(storage, settings, body.candidates, "candidates")
+    ids = list(dict.fromkeys(refs))
+    profile = resolve_profile(storage, settings, body.data)
+    table, complete = _score_table(storage, ids, profile.id, body.init_seed, versions)
+    job_id = None
+    if not complete.all():
+        unscored = [a for a, done in zip(ids, complete, strict=True) if not done]
+        job_id = storage.create_job(unscored, versions, profile.id, body.init_seed)
+        if body.wait:
+            deadline = time.monotonic() + settings.rank_wait_seconds
+            while time.monotonic() < deadline:
+                if storage.get_job(job_id, max_errors=0).status not in {"queued", "running"}:
+                    break
+                time.sleep(0.2)
+            table, complete = _score_table(storage, ids, profile.id, body.init_seed, versions)
+    values = np.column_stack(list(table.values()))
+    scored = ~np.isnan(values).all(axis=1)
+    combined = np.full(len(ids), np.nan)
+    if scored.any():
+        combined[scored] = _ensemble(body.ensemble, {k: v[scored] for k, v in table.items()})
+    order = sorted(
+        range(len(ids)), key=lambda i: (np.isnan(combined[i]), -np.nan_to_num(combined[i]), i)
+    )
+    ranking = [
+        RankedCandidate(
+            architecture_id=ids[i],
+            rank=None if np.isnan(combined[i]) else position + 1,
+            score=None if np.isnan(combined[i]) else float(combined[i]),
+            scores={k: (None if np.isnan(v[i]) else float(v[i])) for k, v in table.items()},
+        )
+        for position, i in enumerate(order)
+    ]
+    return RankOut(
+        complete=bool(complete.all()),
+        job_id=job_id,
+        data_profile_id=profile.id,
+        ranking=ranking,
+    )
+
+
+def correlations(
+    storage: Storage,
+    *,
+    dataset: str,
+    metric: str,
+    proxies: Sequence[str] | None,
+    ensemble_methods: Sequence[str] | None,
+    profile_id: int | None,
+    seed: int,
+    n_resamples: int,
+) -> CorrelationsOut:
+    """Rank correlation of every proxy and ensemble with the reported accuracies, over the
+    architectures that have both (accuracies of one architecture are averaged)."""
+    accuracy = storage.mean_accuracies(dataset, metric)
+    if profile_id is None:
+        candidates = storage.profiles_with_scores()
+        if len(candidates) != 1:
+            raise ApiError(
+                422,
+                "profile_required",
+                f"profile_id: required when {len(candidates)} data profiles have scores",
+                "profile_id",
+            )
+        profile_id = candidates[0]
+    elif storage.get_profile(profile_id) is None:
+        raise not_found("data profile", profile_id)
+    names = list(proxies) if proxies else storage.proxies_with_scores(profile_id)
+    versions = proxy_versions(names)
+    methods = list(ensemble_methods) if ensemble_methods is not None else ensembles.names()
+    known = ", ".join(ensembles.names())
+    for i, method in enumerate(methods):
+        if method not in ensembles.names():
+            field = f"ensembles[{i}]"
+            message = f"{field}: unknown ensemble {method!r}; known: {known}"
+            raise ApiError(422, "unknown_ensemble", message, field)
+    ids = sorted(accuracy)
+    table, _ = _score_table(storage, ids, profile_id, seed, versions)
+    has_score = np.array(
+        [any(not np.isnan(col[i]) for col in table.values()) for i in range(len(ids))], dtype=bool
+    )
+    ids = [a for a, keep in zip(ids, has_score, strict=True) if keep]
+    table = {k: v[has_score] for k, v in table.items()}
+    truth = np.array([accuracy[a] for a in ids], dtype=float)
+    columns: list[tuple[str, str, np.ndarray]] = [(n, "proxy", table[n]) for n, _ in versions]
+    if len(table) > 1 and ids:
+        columns += [(m, "ensemble", ensembles.get(m)(table)) for m in methods]
+    rows = []
+    for name, kind, values in columns:
+        report = metrics.correlation_report(
+            values, truth, n_resamples=n_resamples, seed=0
+        ).to_dict()
+        report.pop("confidence")
+        rows.append(CorrelationRow(name=name, kind=kind, **report))
+    return CorrelationsOut(
+        dataset=dataset,
+        metric=metric,
+        data_profile_id=profile_id,
+        seed=seed,
+        n_architectures=len(ids),
+        rows=rows,
+    )

@@ -1,0 +1,169 @@
+"""The scoring worker: claim items, score them, write results; survive anything a proxy does.
+
+Run one per GPU (or per CPU core) with ``zero-cost worker`` or ``python -m app.worker``;
+any number may share one PostgreSQL database. The API process runs one in a thread in
+embedded mode. A heartbeat thread renews the leases of the items in hand; if it dies the
+worker stops. SIGTERM and SIGINT finish the item being scored, give the rest back and exit.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+
+from zero_cost import proxies as proxy_registry
+from zero_cost import spaces
+
+from .config import Settings, get_settings
+from .db.session import DatabaseUnavailable, make_engine
+from .db.storage import Storage
+from .queue import ClaimedItem, JobQueue
+from .scoring import ItemRefused, ItemScorer, Limits, pick_device
+
+log = logging.getLogger("zero_cost.worker")
+
+
+def is_retryable(error: BaseException) -> bool:
+    """Whether trying the item again may succeed: not for refusals or invalid specs."""
+    return not isinstance(error, ItemRefused | spaces.SpecError | KeyError)
+
+
+class Worker:
+    """One worker process (or thread): a loop over claimed items."""
+
+    def __init__(self, settings: Settings, worker_id: str | None = None) -> None:
+        self.settings = settings
+        self.engine = make_engine(settings.database_url)
+        self.storage = Storage(self.engine)
+        self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.queue = JobQueue(
+            self.engine, self.worker_id, settings.lease_seconds, settings.max_attempts
+        )
+        self.device = pick_device(settings.device)
+        self.scorer = ItemScorer(
+            self.device, Limits(settings.max_params, settings.max_flops), settings.data_dir
+        )
+        self.stop = threading.Event()
+        self._heartbeat_failed = threading.Event()
+
+    def run(self) -> None:
+        """Work until ``stop`` is set (or the heartbeat dies); release held items on exit."""
+        self._until_database(lambda: self.queue.register(str(self.device)))
+        beat = threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)
+        beat.start()
+        log.info("worker started", extra={"action": "start", "worker": self.worker_id})
+        try:
+            while not self.stop.is_set() and not self._heartbeat_failed.is_set():
+                try:
+                    claimed = self.queue.claim(self.settings.claim_batch_size)
+                except DatabaseUnavailable as error:
+                    log.warning("database unavailable: %s", error)
+                    self.stop.wait(self.settings.poll_seconds * 4)
+                    continue
+                if not claimed:
+                    self.stop.wait(self.settings.poll_seconds)
+                    continue
+                for item in claimed:
+                    if self.stop.is_set():
+                        break
+                    self.process(item)
+        finally:
+            self.stop.set()
+            beat.join(timeout=5)
+            try:
+                released = self.queue.release()
+                self.queue.unregister()
+                log.info("worker stopped; released %d items", released)
+            except DatabaseUnavailable:
+                log.warning("worker stopped without releasing: its leases will expire")
+
+    def process(self, item: ClaimedItem) -> None:
+        """Score one item and record the outcome; never raises for the item's own faults."""
+        try:
+            job = self.storage.get_job(item.job_id, max_errors=0)
+            architecture = self.storage.get_architectures([item.architecture_id])[
+                item.architecture_id
+            ]
+            profile = self.storage.get_profile(job.data_profile_id)
+            versions = [(name, proxy_registry.get(name).version) for name in job.proxies]
+            have = self.storage.scores_for(
+                [architecture.id], profile.id, job.init_seed, versions
+            ).get(architecture.id, {})
+            missing = [name for name in job.proxies if name not in have]
+            results = (
+                self.scorer.score(architecture, profile, missing, job.init_seed) if missing else []
+            )
+        except DatabaseUnavailable as error:
+            log.warning("database unavailable while scoring item %d: %s", item.item_id, error)
+            return  # the lease expires and the item is reclaimed
+        except Exception as error:  # noqa: BLE001  (any fault of the item is recorded)
+            self._record_failure(item, error)
+            return
+        failed = [r for r in results if r.status == "error"]
+        stored = [r for r in results if r.status != "error"]
+        if failed:
+            message = "; ".join(f"{r.proxy}: {r.error}" for r in failed)
+            self._until_database(lambda: self.queue.fail(item, message, retry=True, scores=stored))
+            return
+        self._until_database(lambda: self.queue.complete(item, stored))
+
+    def _record_failure(self, item: ClaimedItem, error: Exception) -> None:
+        message = f"{type(error).__name__}: {error}"
+        if not isinstance(error, ItemRefused | spaces.SpecError):
+            log.error("item %d failed: %s\n%s", item.item_id, message, traceback.format_exc())
+        retry = is_retryable(error)
+        self._until_database(lambda: self.queue.fail(item, message, retry=retry))
+
+    def _until_database(self, action: Callable[[], object]) -> object:
+        """Run a database action, waiting out outages. When stopping, give up instead: the
+        item's lease then expires and another worker scores it again (nothing is lost)."""
+        delay = self.settings.poll_seconds
+        while True:
+            try:
+                return action()
+            except DatabaseUnavailable as error:
+                if self.stop.is_set():
+                    raise
+                log.warning("database unavailable, retrying in %.1fs: %s", delay, error)
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    def _heartbeat(self) -> None:
+        interval = self.settings.lease_seconds / 3
+        while not self.stop.wait(interval):
+            try:
+                self.queue.heartbeat()
+            except DatabaseUnavailable as error:
+                log.warning("heartbeat failed: %s", error)
+            except Exception:  # noqa: BLE001  (a dead heartbeat must stop the worker)
+                log.exception("heartbeat crashed; stopping the worker")
+                self._heartbeat_failed.set()
+                return
+
+
+def start_embedded(settings: Settings) -> tuple[Worker, threading.Thread]:
+    """A worker running in a daemon thread of the current process (embedded mode)."""
+    worker = Worker(settings)
+    thread = threading.Thread(target=worker.run, name="embedded-worker", daemon=True)
+    thread.start()
+    return worker, thread
+
+
+def main() -> None:
+    """Entry point of ``python -m app.worker``: run until SIGTERM/SIGINT."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    worker = Worker(get_settings())
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: worker.stop.set())
+    worker.run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Alembic migrations of the service's database (installed as ``app.migrations``)."""
