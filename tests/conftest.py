@@ -7,7 +7,7 @@ import pytest
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The reference data folder; tests that need it skip when it is absent."""
     if not SHARED_DATA.is_dir():

@@ -1,0 +1,1 @@
+"""Reproduction and speed benchmarks (run as scripts; see each module's docstring)."""
