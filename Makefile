@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 # pulls a CUDA build to satisfy `torch>=2.4`.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: venv demo test lint
+.PHONY: venv demo test lint serve worker
 
 venv: $(VENV)/.installed
 
@@ -18,7 +18,13 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: venv
-	$(PY) -m zero_cost.demo
+	$(PY) -m app.demo
+
+serve: venv
+	$(VENV)/bin/zero-cost serve
+
+worker: venv
+	$(VENV)/bin/zero-cost worker
 
 test: venv
 	$(PY) -m pytest -q

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     poll_seconds: float = Field(default=0.5, gt=0)
     item_timeout_seconds: float = Field(default=300.0, gt=0)
     device: str | None = Field(default=None, description="'cuda', 'cpu' or None for auto")
+    torch_threads: int | None = Field(
+        default=None, ge=1, description="CPU threads per worker (default: torch's choice)"
+    )
     rank_wait_seconds: float = Field(default=30.0, ge=0)
     data_dir: str | None = Field(
         default=None, description="folder with cifar10_sample.npz / CIFAR pickles for profiles"

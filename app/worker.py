@@ -18,6 +18,8 @@ import traceback
 import uuid
 from collections.abc import Callable
 
+import torch
+
 from zero_cost import proxies as proxy_registry
 from zero_cost import spaces
 
@@ -46,6 +48,8 @@ class Worker:
         self.queue = JobQueue(
             self.engine, self.worker_id, settings.lease_seconds, settings.max_attempts
         )
+        if settings.torch_threads:
+            torch.set_num_threads(settings.torch_threads)
         self.device = pick_device(settings.device)
         self.scorer = ItemScorer(
             self.device, Limits(settings.max_params, settings.max_flops), settings.data_dir

@@ -1,0 +1,264 @@
+"""A Python client for the scoring service, for NAS loops and scripts.
+
+    from zero_cost.client import Client
+
+    client = Client("http://127.0.0.1:8000")
+    ids = [a.id for a in client.submit([{"space": "nb201", "spec": cell} for cell in cells])]
+    job = client.score(ids, ["snip", "grasp", "synflow"], wait=True)
+    best = client.rank(ids, ["snip", "grasp", "synflow"])[0]
+
+Connection errors and 503 answers are retried with exponential backoff (honouring
+``Retry-After``); any other error raises ``ApiError`` carrying the API's ``code``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+Architecture = int | Mapping[str, Any]
+"""An architecture id, or a spec ``{"space": ..., "spec": ..., "settings": {...}}``."""
+
+FINISHED = frozenset({"succeeded", "failed", "cancelled"})
+
+
+class ApiError(Exception):
+    """The service refused a request; ``code`` is its machine-readable reason."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status, self.code, self.message, self.field = status, code, message, field
+
+
+@dataclass(frozen=True)
+class StoredArchitecture:
+    id: int
+    space: str
+    canonical_key: str
+    is_degenerate: bool
+    params: int
+    flops: int
+    created: bool | None
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    status: str
+    total: int
+    counts: dict[str, int]
+    errors: list[dict] = field(default_factory=list)
+
+    @property
+    def finished(self) -> int:
+        return sum(self.counts.get(s, 0) for s in FINISHED)
+
+    @property
+    def done(self) -> bool:
+        return self.status in FINISHED
+
+
+@dataclass(frozen=True)
+class RankedCandidate:
+    architecture_id: int
+    rank: int | None
+    score: float | None
+    scores: dict[str, float | None]
+
+
+class Client:
+    """Synchronous client of the /v1 API."""
+
+    def __init__(
+        self,
+        base_url: str = "http://127.0.0.1:8000",
+        api_key: str | None = None,
+        *,
+        timeout: float = 60.0,
+        retries: int = 6,
+        backoff: float = 0.5,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        headers = {"X-API-Key": api_key} if api_key else {}
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/"), headers=headers, timeout=timeout, transport=transport
+        )
+        self.retries = retries
+        self.backoff = backoff
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Send a request, retrying connection errors and 503; raise ApiError on failure."""
+        delay = self.backoff
+        for attempt in range(self.retries + 1):
+            try:
+                response = self._http.request(method, path, **kwargs)
+            except httpx.TransportError:
+                if attempt == self.retries:
+                    raise
+            else:
+                if response.status_code != 503 or attempt == self.retries:
+                    break
+                retry_after = response.headers.get("retry-after", "")
+                delay = max(delay, float(retry_after)) if retry_after.isdigit() else delay
+            time.sleep(delay)
+            delay = min(delay * 2, 30.0)
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+            except ValueError:
+                body = {}
+            raise ApiError(
+                response.status_code,
+                body.get("code", "http_error"),
+                body.get("message", response.text[:500]),
+                body.get("field"),
+            )
+        return response
+
+    # -- architectures -----------------------------------------------------------------------
+
+    def submit(self, architectures: Sequence[Mapping[str, Any]]) -> list[StoredArchitecture]:
+        """Store specs (deduplicated by the service); one result per spec, in order."""
+        body = self.request("POST", "/v1/architectures", json={"items": list(architectures)})
+        return [
+            StoredArchitecture(
+                item["id"],
+                item["space"],
+                item["canonical_key"],
+                item["is_degenerate"],
+                item["params"],
+                item["flops"],
+                item["created"],
+            )
+            for item in body.json()["items"]
+        ]
+
+    def architecture(self, architecture_id: int) -> dict:
+        """An architecture with its scores and accuracies."""
+        return self.request("GET", f"/v1/architectures/{architecture_id}").json()
+
+    # -- scoring -------------------------------------------------------------------------------
+
+    def score(
+        self,
+        architectures: Sequence[Architecture],
+        proxies: Sequence[str],
+        *,
+        data: Mapping[str, Any] | None = None,
+        init_seed: int = 0,
+        wait: bool = True,
+        poll_seconds: float = 1.0,
+        timeout: float | None = None,
+        on_progress: Callable[[Job], None] | None = None,
+    ) -> Job:
+        """Queue a score job; with ``wait``, follow it until it finishes (or ``timeout``)."""
+        body: dict[str, Any] = {
+            "architectures": list(architectures),
+            "proxies": list(proxies),
+            "init_seed": init_seed,
+        }
+        if data is not None:
+            body["data"] = dict(data)
+        job = _job(self.request("POST", "/v1/score-jobs", json=body).json())
+        if on_progress:
+            on_progress(job)
+        return self.wait(job.id, poll_seconds, timeout, on_progress) if wait else job
+
+    def job(self, job_id: int) -> Job:
+        return _job(self.request("GET", f"/v1/score-jobs/{job_id}").json())
+
+    def cancel(self, job_id: int) -> Job:
+        return _job(self.request("DELETE", f"/v1/score-jobs/{job_id}").json())
+
+    def wait(
+        self,
+        job_id: int,
+        poll_seconds: float = 1.0,
+        timeout: float | None = None,
+        on_progress: Callable[[Job], None] | None = None,
+    ) -> Job:
+        """Poll a job until it is finished; raise TimeoutError after ``timeout`` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            job = self.job(job_id)
+            if on_progress:
+                on_progress(job)
+            if job.done:
+                return job
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"job {job_id} still {job.status} after {timeout} s")
+            time.sleep(poll_seconds)
+
+    def scores(self, **filters: Any) -> list[dict]:
+        """Stored scores (filters: architecture_id, proxy, profile_id, limit, offset)."""
+        return self.request("GET", "/v1/scores", params=filters).json()["data"]
+
+    def rank(
+        self,
+        candidates: Sequence[Architecture],
+        proxies: Sequence[str],
+        *,
+        ensemble: str = "log_rank",
+        data: Mapping[str, Any] | None = None,
+        init_seed: int = 0,
+        wait: bool = True,
+    ) -> list[RankedCandidate]:
+        """Candidates best-first by the ensemble of their proxy scores."""
+        body: dict[str, Any] = {
+            "candidates": list(candidates),
+            "proxies": list(proxies),
+            "ensemble": ensemble,
+            "init_seed": init_seed,
+            "wait": wait,
+        }
+        if data is not None:
+            body["data"] = dict(data)
+        ranking = self.request("POST", "/v1/rank", json=body).json()["ranking"]
+        return [
+            RankedCandidate(r["architecture_id"], r["rank"], r["score"], r["scores"])
+            for r in ranking
+        ]
+
+    # -- accuracies and correlations ---------------------------------------------------------------
+
+    def add_accuracies(self, items: Iterable[Mapping[str, Any]]) -> int:
+        """Report trained accuracies ``{architecture, dataset, metric, value, ...}``;
+        returns how many were new."""
+        return self.request("POST", "/v1/accuracies", json={"items": list(items)}).json()["created"]
+
+    def correlations(
+        self,
+        dataset: str,
+        metric: str = "test_accuracy",
+        *,
+        proxies: Sequence[str] | None = None,
+        ensembles: Sequence[str] | None = None,
+        profile_id: int | None = None,
+        bootstrap: int = 1000,
+    ) -> dict:
+        """How well each proxy and ensemble ranks the reported accuracies."""
+        params: dict[str, Any] = {"dataset": dataset, "metric": metric, "bootstrap": bootstrap}
+        if proxies:
+            params["proxies"] = ",".join(proxies)
+        if ensembles:
+            params["ensembles"] = ",".join(ensembles)
+        if profile_id is not None:
+            params["profile_id"] = profile_id
+        return self.request("GET", "/v1/correlations", params=params).json()
+
+
+def _job(body: dict) -> Job:
+    return Job(body["id"], body["status"], body["total"], body["counts"], body["errors"])
