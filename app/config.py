@@ -40,7 +40,6 @@ class Settings(BaseSettings):
     max_attempts: int = Field(default=3, ge=1)
     claim_batch_size: int = Field(default=4, ge=1)
     poll_seconds: float = Field(default=0.5, gt=0)
-    item_timeout_seconds: float = Field(default=300.0, gt=0)
     device: str | None = Field(default=None, description="'cuda', 'cpu' or None for auto")
     torch_threads: int | None = Field(
         default=None, ge=1, description="CPU threads per worker (default: torch's choice)"

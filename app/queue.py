@@ -70,9 +70,14 @@ class JobQueue:
             now = db_epoch()
             expired = and_(JobItem.status == "running", JobItem.lease_expires_at < now)
             cancelled_jobs = select(ScoreJob.id).where(ScoreJob.cancelled)
+            # Items of a cancelled job that came back after the cancel (expired, retried or
+            # released while it ran) are cancelled, never handed out again.
             session.execute(
                 update(JobItem)
-                .where(expired, JobItem.job_id.in_(cancelled_jobs))
+                .where(
+                    or_(JobItem.status == "queued", expired),
+                    JobItem.job_id.in_(cancelled_jobs),
+                )
                 .values(status="cancelled", lease_owner=None, finished_at=now)
             )
             session.execute(
@@ -87,7 +92,10 @@ class JobQueue:
             )
             candidates = (
                 select(JobItem.id)
-                .where(or_(JobItem.status == "queued", expired))
+                .where(
+                    or_(JobItem.status == "queued", expired),
+                    JobItem.job_id.not_in(cancelled_jobs),
+                )
                 .order_by(JobItem.id)
                 .limit(limit)
                 .with_for_update(skip_locked=True)
@@ -193,8 +201,20 @@ class JobQueue:
     @staticmethod
     def _store_scores(session: object, scores: Sequence[ScoreRecord]) -> None:
         if scores:
+            # In unique-key order, so that two workers storing scores of one architecture
+            # (from two jobs) take the index locks in the same order and cannot deadlock.
+            ordered = sorted(
+                scores,
+                key=lambda s: (
+                    s.architecture_id,
+                    s.proxy,
+                    s.proxy_version,
+                    s.data_profile_id,
+                    s.seed,
+                ),
+            )
             session.execute(
                 dialect_insert(session, Score)
-                .values([score.__dict__ for score in scores])
+                .values([score.__dict__ for score in ordered])
                 .on_conflict_do_nothing()
             )

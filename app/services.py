@@ -228,13 +228,15 @@ def profile_out(profile: ProfileRecord) -> DataProfileOut:
 
 def proxy_versions(names: Sequence[str], field: str = "proxies") -> list[tuple[str, str]]:
     """(name, version) of each requested proxy, in order, without repeats."""
-    versions = []
-    for i, name in enumerate(dict.fromkeys(names)):
+    versions: dict[str, str] = {}
+    for i, name in enumerate(names):  # i indexes the request's list, repeats included
+        if name in versions:
+            continue
         try:
-            versions.append((name, proxy_registry.get(name).version))
+            versions[name] = proxy_registry.get(name).version
         except KeyError as error:
             raise ApiError(422, "unknown_proxy", str(error.args[0]), f"{field}[{i}]") from None
-    return versions
+    return list(versions.items())
 
 
 # -- jobs ----------------------------------------------------------------------------------------

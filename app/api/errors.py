@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..db.session import DatabaseUnavailable
+from .schemas import UNION_TAGS
 
 RETRY_AFTER_SECONDS = 5
 
@@ -29,7 +30,8 @@ def not_found(what: str, identifier: object) -> ApiError:
 
 
 def _location(loc: tuple) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path")] or [str(loc[-1])]
+    skip = {"body", "query", "path"} | UNION_TAGS
+    parts = [str(p) for p in loc if p not in skip] or [str(loc[-1])]
     text = ""
     for part in parts:
         text += f"[{part}]" if part.isdigit() else (f".{part}" if text else part)

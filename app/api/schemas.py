@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, JsonValue, Tag
 
 from ..profiles import DataConfig, SyntheticData
 
@@ -30,7 +30,30 @@ class ArchitectureBatchIn(_In):
     items: Annotated[list[ArchitectureIn], Field(min_length=1, max_length=ItemLimit)]
 
 
-ArchitectureRef = Annotated[int, Field(ge=1)] | ArchitectureIn
+# Unions are tagged so that a validation error comes from the one branch the input is
+# meant for, located by its field path alone: ``errors`` drops these tags from locations.
+UNION_TAGS = frozenset({"ArchitectureId", "ArchitectureIn", "ArchitectureBatchIn"})
+
+
+def _reference_kind(value: object) -> str:
+    return "ArchitectureIn" if isinstance(value, dict | ArchitectureIn) else "ArchitectureId"
+
+
+def _submission_kind(value: object) -> str:
+    batch = isinstance(value, ArchitectureBatchIn) or (isinstance(value, dict) and "items" in value)
+    return "ArchitectureBatchIn" if batch else "ArchitectureIn"
+
+
+ArchitectureRef = Annotated[
+    Annotated[Annotated[int, Field(ge=1)], Tag("ArchitectureId")]
+    | Annotated[ArchitectureIn, Tag("ArchitectureIn")],
+    Discriminator(_reference_kind),
+]
+ArchitectureSubmission = Annotated[
+    Annotated[ArchitectureIn, Tag("ArchitectureIn")]
+    | Annotated[ArchitectureBatchIn, Tag("ArchitectureBatchIn")],
+    Discriminator(_submission_kind),
+]
 
 
 class ArchitectureOut(BaseModel):

@@ -40,20 +40,26 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
-def _run(engine: Engine, action: str, revision: str) -> None:
+def _run(url_or_engine: str | Engine, action: str, revision: str) -> None:
+    """Run an Alembic command; an engine made here from a URL is disposed afterwards, so
+    no pooled connection outlives the migration."""
+    owned = isinstance(url_or_engine, str)
+    engine = make_engine(url_or_engine) if owned else url_or_engine
     config = _config()
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        getattr(command, action)(config, revision)
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            getattr(command, action)(config, revision)
+    finally:
+        if owned:
+            engine.dispose()
 
 
 def upgrade(url_or_engine: str | Engine, revision: str = "head") -> None:
     """Migrate the database up to ``revision``."""
-    engine = make_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
-    _run(engine, "upgrade", revision)
+    _run(url_or_engine, "upgrade", revision)
 
 
 def downgrade(url_or_engine: str | Engine, revision: str) -> None:
     """Migrate the database down to ``revision`` ("base" empties it)."""
-    engine = make_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
-    _run(engine, "downgrade", revision)
+    _run(url_or_engine, "downgrade", revision)

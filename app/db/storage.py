@@ -171,8 +171,11 @@ class Storage:
         """
         unique = {(i.space, i.settings, i.canonical_key): i for i in items}
         created: set[tuple[str, str, str]] = set()
+        # Insert in key order: concurrent batches then take the unique index's row locks in
+        # the same order, so overlapping inserts wait for each other instead of deadlocking.
+        ordered = [unique[key] for key in sorted(unique)]
         with transaction(self.engine) as session:
-            for chunk in _chunks(list(unique.values())):
+            for chunk in _chunks(ordered):
                 statement = (
                     dialect_insert(session, Architecture)
                     .values([i.__dict__ for i in chunk])

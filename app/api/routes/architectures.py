@@ -4,14 +4,19 @@ from fastapi import APIRouter
 
 from ... import services
 from ..deps import ReadAccess, SettingsDep, StorageDep, WriteAccess
-from ..schemas import ArchitectureBatchIn, ArchitectureBatchOut, ArchitectureDetail, ArchitectureIn
+from ..schemas import (
+    ArchitectureBatchIn,
+    ArchitectureBatchOut,
+    ArchitectureDetail,
+    ArchitectureSubmission,
+)
 
 router = APIRouter(prefix="/v1/architectures", tags=["architectures"])
 
 
 @router.post("", response_model=ArchitectureBatchOut, dependencies=[WriteAccess])
 def submit_architectures(
-    body: ArchitectureIn | ArchitectureBatchIn, storage: StorageDep, settings: SettingsDep
+    body: ArchitectureSubmission, storage: StorageDep, settings: SettingsDep
 ) -> ArchitectureBatchOut:
     """Validate and store one spec or a batch (`items`); idempotent."""
     items = body.items if isinstance(body, ArchitectureBatchIn) else [body]

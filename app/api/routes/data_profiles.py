@@ -13,15 +13,20 @@ from ..schemas import DataProfileOut
 router = APIRouter(prefix="/v1/data-profiles", tags=["data profiles"])
 
 
+class UploadForm(UploadSettings):
+    """The multipart form: the file and the batch settings. The file is a field of the form
+    model because the model forbids unknown fields, and the form's ``file`` part is one."""
+
+    file: UploadFile = File(description=".npz with x_train (NHWC) and y_train")
+
+
 @router.post("", response_model=DataProfileOut, status_code=201, dependencies=[WriteAccess])
 def upload_profile(
-    storage: StorageDep,
-    settings: SettingsDep,
-    file: Annotated[UploadFile, File(description=".npz with x_train (NHWC) and y_train")],
-    options: Annotated[UploadSettings, Form()],
+    storage: StorageDep, settings: SettingsDep, form: Annotated[UploadForm, Form()]
 ) -> DataProfileOut:
     """Store an .npz (read without pickles) as a content-hashed data profile."""
-    blob = file.file.read(settings.max_upload_bytes + 1)
+    blob = form.file.file.read(settings.max_upload_bytes + 1)
+    options = UploadSettings(**form.model_dump(exclude={"file"}))
     return services.upload_profile(storage, settings, blob, options)
 
 
