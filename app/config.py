@@ -1,7 +1,7 @@
 """Service configuration from environment variables (prefix ``ZC_``) and a ``.env`` file.
 
-``DATABASE_URL`` is also read without the prefix, as most platforms set it. Every setting is
-documented in the README's configuration table.
+The database URL is read from ``DATABASE_URL`` (as most platforms set it) or
+``ZC_DATABASE_URL``. Every setting is documented in the README's configuration table.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -20,7 +20,7 @@ class Settings(BaseSettings):
 
     database_url: str = Field(
         default="sqlite:///./zero_cost.db",
-        validation_alias="DATABASE_URL",
+        validation_alias=AliasChoices("DATABASE_URL", "ZC_DATABASE_URL"),
         description="SQLAlchemy URL: SQLite file (default) or postgresql+psycopg://...",
     )
     api_keys: Annotated[list[str], NoDecode] = Field(

@@ -215,8 +215,14 @@ class Client:
         data: Mapping[str, Any] | None = None,
         init_seed: int = 0,
         wait: bool = True,
+        poll_seconds: float = 0.5,
     ) -> list[RankedCandidate]:
-        """Candidates best-first by the ensemble of their proxy scores."""
+        """Candidates best-first by the ensemble of their proxy scores.
+
+        With ``wait``, candidates not scored yet are waited for however long scoring takes
+        (the service blocks at most ZC_RANK_WAIT_SECONDS; the client then follows the job
+        and asks again). Without it, unscored candidates come last with ``rank`` None.
+        """
         body: dict[str, Any] = {
             "candidates": list(candidates),
             "proxies": list(proxies),
@@ -226,10 +232,13 @@ class Client:
         }
         if data is not None:
             body["data"] = dict(data)
-        ranking = self.request("POST", "/v1/rank", json=body).json()["ranking"]
+        answer = self.request("POST", "/v1/rank", json=body).json()
+        if wait and not answer["complete"] and answer["job_id"] is not None:
+            self.wait(answer["job_id"], poll_seconds)
+            answer = self.request("POST", "/v1/rank", json={**body, "wait": False}).json()
         return [
             RankedCandidate(r["architecture_id"], r["rank"], r["score"], r["scores"])
-            for r in ranking
+            for r in answer["ranking"]
         ]
 
     # -- accuracies and correlations ---------------------------------------------------------------

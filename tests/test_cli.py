@@ -1,0 +1,401 @@
+"""The ``zero-cost`` command line and the search module.
+
+Commands that talk to a service run against a live server: uvicorn in a thread of this
+process on a free port, over a migrated SQLite file, with the embedded worker.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import typer.main
+import uvicorn
+from typer.testing import CliRunner
+
+from app import search
+from app.cli import app
+from app.config import Settings
+from app.db import migrations
+from app.main import create_app
+from zero_cost import spaces
+
+SMALL = {"channels": 4, "cells_per_stage": 1}
+CELLS = [
+    "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+    "|avg_pool_3x3~0|+|none~0|skip_connect~1|+|none~0|none~1|skip_connect~2|",
+    "|nor_conv_1x1~0|+|skip_connect~0|nor_conv_3x3~1|+|avg_pool_3x3~0|nor_conv_1x1~1|none~2|",
+]
+
+runner = CliRunner()
+
+
+def invoke(*args: str) -> object:
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def invoke_json(*args: str) -> object:
+    """Run with --json; the parsed stdout (the exit status must be 0)."""
+    result = invoke("--json", *args)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def _command_paths(command: object, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    paths = [prefix]
+    for name, sub in getattr(command, "commands", {}).items():
+        paths += _command_paths(sub, (*prefix, name))
+    return paths
+
+
+ALL_COMMANDS = _command_paths(typer.main.get_command(app))
+
+
+def test_every_command_is_listed() -> None:
+    names = {path[0] for path in ALL_COMMANDS if path}
+    assert names >= {
+        "serve", "worker", "db", "submit", "score", "status", "accuracies", "correlate",
+        "rank", "search",
+    }  # fmt: skip
+    assert ("db", "upgrade") in ALL_COMMANDS and ("db", "current") in ALL_COMMANDS
+
+
+@pytest.mark.parametrize("path", ALL_COMMANDS, ids=lambda p: " ".join(p) or "zero-cost")
+def test_help_of_every_command(path: tuple[str, ...]) -> None:
+    result = invoke(*path, "--help")
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output
+    description = result.output.split("Options:")[0].split("\n", 2)[-1]
+    assert len(description.split()) >= 5, f"no help text for {path}: {result.output}"
+
+
+def test_serve_help_names_postgres_upgrade() -> None:
+    text = " ".join(invoke("serve", "--help").output.split())
+    assert "PostgreSQL deployments run" in text and "db upgrade` once" in text
+
+
+# -- local scoring ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def spec_file(tmp_path: Path) -> Path:
+    path = tmp_path / "specs.json"
+    items = [{"space": "nb201", "spec": cell, "settings": SMALL} for cell in CELLS[:2]]
+    path.write_text(json.dumps(items))
+    return path
+
+
+def test_score_local_prints_a_table(spec_file: Path) -> None:
+    result = invoke("score", str(spec_file), "--local", "--proxies", "snip,synflow,params",
+                    "--batch-size", "8")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "scores (local)" in result.stdout
+    assert "log synflow" in result.stdout and "snip" in result.stdout
+    assert "│" in result.stdout  # a table, not JSON
+
+
+def test_score_local_json(spec_file: Path) -> None:
+    result = invoke("--json", "score", str(spec_file), "--local", "--proxies", "snip,synflow",
+                    "--batch-size", "8")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert body["job"] is None
+    assert [row["spec"] for row in body["architectures"]] == CELLS[:2]
+    for row in body["architectures"]:
+        assert set(row["scores"]) == {"snip", "synflow"}
+        assert row["scores"]["snip"]["status"] == "ok"
+        assert row["scores"]["snip"]["value"] > 0
+        assert row["scores"]["synflow"]["log_value"] is not None
+
+
+def test_score_local_reports_an_invalid_spec(tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps("|nor_conv_3x3~0|") + "\n")
+    result = invoke("score", str(path), "--local", "--proxies", "params")
+    assert result.exit_code == 1
+    assert "spec 0" in result.output and "nb201" in result.output
+
+
+def test_read_specs_formats(tmp_path: Path) -> None:
+    from app.cli import read_specs
+
+    (tmp_path / "a.json").write_text(json.dumps([CELLS[0], {"spec": CELLS[1]}]))
+    (tmp_path / "b.jsonl").write_text(f'"{CELLS[0]}"\n\n{json.dumps([0, 1, 2, 3, 4, 0])}\n')
+    (tmp_path / "c.csv").write_text(f"index,arch_str\n1,{CELLS[0]}\n")
+    (tmp_path / "d.csv").write_text('spec,space\n"[0, 1, 2, 3, 4, 0]",nb201\n')
+    assert read_specs(tmp_path / "a.json") == [
+        {"space": "nb201", "spec": CELLS[0]},
+        {"space": "nb201", "spec": CELLS[1]},
+    ]
+    assert [i["spec"] for i in read_specs(tmp_path / "b.jsonl")] == [CELLS[0], [0, 1, 2, 3, 4, 0]]
+    assert read_specs(tmp_path / "c.csv") == [{"space": "nb201", "spec": CELLS[0]}]
+    assert read_specs(tmp_path / "d.csv") == [{"space": "nb201", "spec": [0, 1, 2, 3, 4, 0]}]
+
+
+# -- search without a server ------------------------------------------------------------------
+
+NB201 = spaces.get("nb201")
+
+
+def conv_count(spec: str) -> int:
+    return sum(op.startswith("nor_conv") for op in NB201.parse(spec).ops)
+
+
+class FakeRanker:
+    """Fitness = number of conv ops; records every call."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def __call__(self, specs: list[str]) -> list[float]:
+        self.calls.append(list(specs))
+        return [float(conv_count(s)) for s in specs]
+
+
+def test_evolution_beats_its_initial_population_within_budget() -> None:
+    ranker = FakeRanker()
+    result = search.regularized_evolution(
+        ranker, 120, population_size=20, sample_size=5, batch_size=10, seed=3
+    )
+    initial_best = max(conv_count(s) for s in ranker.calls[0])
+    assert len(ranker.calls[0]) == 20
+    assert result.evaluated == 120 == len(result.history)
+    keys = [search.canonical_key(s) for s in result.history]
+    assert len(set(keys)) == len(keys)  # distinct cells only
+    assert conv_count(result.best.spec) > initial_best
+    assert conv_count(result.best.spec) == 6
+    assert result.best.score == 6.0
+    # Every batch was ranked together with the population it joins.
+    assert all(len(call) == 20 + 10 for call in ranker.calls[1:-1])
+    assert ranker.calls[-1] == result.history  # the final joint ranking
+    assert result.rank_calls == len(ranker.calls)
+
+
+def test_evolution_respects_a_budget_smaller_than_the_population() -> None:
+    ranker = FakeRanker()
+    result = search.regularized_evolution(ranker, 7, population_size=20, batch_size=4)
+    assert result.evaluated == 7
+    assert sum(len(call) for call in ranker.calls[:-1]) == 7
+
+
+def test_evolution_is_deterministic_for_a_seed() -> None:
+    a = search.regularized_evolution(FakeRanker(), 60, population_size=10, seed=1)
+    b = search.regularized_evolution(FakeRanker(), 60, population_size=10, seed=1)
+    assert a.history == b.history
+
+
+def test_evolution_stops_when_the_space_is_exhausted() -> None:
+    cells = CELLS[:3]
+
+    def sample(rng: random.Random) -> str:
+        return rng.choice(cells)
+
+    def mutate(spec: str, rng: random.Random) -> str:
+        return rng.choice(cells)
+
+    result = search.regularized_evolution(
+        FakeRanker(), 50, population_size=2, sample=sample, mutate=mutate, max_retries=20
+    )
+    assert result.evaluated == 3 and result.stopped_early
+
+
+def test_unscored_cells_lose_tournaments() -> None:
+    def rank(specs: list[str]) -> list[float | None]:
+        return [None if conv_count(s) < 2 else float(conv_count(s)) for s in specs]
+
+    result = search.regularized_evolution(rank, 40, population_size=10, seed=0)
+    assert result.best.score is not None and conv_count(result.best.spec) >= 2
+    scores = [c.score for c in result.ranking]
+    assert scores.index(None) == len(scores) - scores.count(None)  # the unscored come last
+
+
+def test_random_search_and_mutation() -> None:
+    ranker = FakeRanker()
+    result = search.random_search(ranker, 30, seed=0)
+    assert result.evaluated == 30 and len(ranker.calls) == 1
+    assert result.best.score == max(conv_count(s) for s in result.history)
+    rng = random.Random(0)
+    for _ in range(50):
+        parent = search.random_cell(rng)
+        child = search.mutate_cell(parent, rng)
+        pairs = zip(NB201.parse(parent).ops, NB201.parse(child).ops, strict=True)
+        assert sum(a != b for a, b in pairs) == 1
+
+
+def test_only_nb201_is_supported() -> None:
+    with pytest.raises(search.SearchError, match="only the nb201"):
+        search.regularized_evolution(FakeRanker(), 10, space="nb101")
+    result = invoke("search", "--space", "nb101", "--budget", "5")
+    assert result.exit_code == 1 and "only the nb201" in result.output
+
+
+# -- against a live server --------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of a live service (SQLite, embedded worker) for this module's tests."""
+    database = tmp_path_factory.mktemp("cli") / "zc.db"
+    url = f"sqlite:///{database}"
+    migrations.upgrade(url)
+    settings = Settings(database_url=url, poll_seconds=0.05, data_dir="/work/shared/data")
+    port = _free_port()
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    instance = uvicorn.Server(config)
+    thread = threading.Thread(target=instance.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not instance.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            pytest.fail("the test server did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        instance.should_exit = True
+        thread.join(timeout=30)
+
+
+def test_submit_table_and_json(server: str, spec_file: Path) -> None:
+    result = invoke("--url", server, "submit", str(spec_file))
+    assert result.exit_code == 0, result.output
+    assert "canonical key" in result.stdout and "2 architectures" in result.stdout
+    again = invoke("--url", server, "--json", "submit", str(spec_file))
+    rows = json.loads(again.stdout)
+    assert [r["created"] for r in rows] == [False, False]
+    key = spaces.get("nb201", **SMALL).canonical_key(NB201.parse(CELLS[0]))
+    assert rows[0]["canonical_key"] == key
+
+
+def test_score_follows_a_job_and_status_shows_it(server: str, spec_file: Path) -> None:
+    result = invoke("--url", server, "--json", "score", str(spec_file),
+                    "--proxies", "snip,params", "--batch-size", "8")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    job = body["job"]
+    assert job["status"] == "succeeded" and job["total"] == 2
+    for row in body["architectures"]:
+        assert row["scores"]["snip"]["status"] == "ok"
+        assert row["scores"]["params"]["value"] > 0
+    table = invoke("--url", server, "score", "--ids", str(body["architectures"][0]["id"]),
+                   "--proxies", "snip,params", "--batch-size", "8")  # fmt: skip
+    assert table.exit_code == 0, table.output
+    assert "succeeded" in table.stdout
+
+    status = invoke("--url", server, "status", str(job["id"]))
+    assert status.exit_code == 0, status.output
+    assert "succeeded" in status.stdout and "snip, params" in status.stdout
+    status_json = json.loads(invoke("--url", server, "--json", "status", str(job["id"])).stdout)
+    assert status_json["counts"].get("succeeded") == 2
+
+    missing = invoke("--url", server, "status", "999999")
+    assert missing.exit_code == 1 and "404" in missing.output
+
+
+def test_accuracies_and_correlate(server: str, tmp_path: Path) -> None:
+    path = tmp_path / "acc.csv"
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["arch_str", "cifar10_test"])
+        for cell, accuracy in zip(CELLS, (93.0, 60.0, 85.0), strict=True):
+            writer.writerow([cell, accuracy])
+    result = invoke("--url", server, "accuracies", str(path), "--dataset", "cifar10")
+    assert result.exit_code == 0, result.output
+    assert "3 accuracies submitted, 3 new" in result.stdout
+    again = invoke("--url", server, "--json", "accuracies", str(path))
+    assert json.loads(again.stdout) == {"submitted": 3, "created": 0}
+
+    # Score the same (default-settings) cells on one profile, then correlate.
+    spec_path = tmp_path / "cells.csv"
+    spec_path.write_text("arch_str\n" + "\n".join(CELLS) + "\n")
+    scored = invoke("--url", server, "score", str(spec_path), "--proxies", "params,flops",
+                    "--batch-size", "4")  # fmt: skip
+    assert scored.exit_code == 0, scored.output
+    again = invoke_json("--url", server, "score", str(spec_path), "--proxies", "params,flops",
+                        "--batch-size", "4")  # fmt: skip
+    profile = again["job"]["data_profile_id"]
+    result = invoke("--url", server, "correlate", "--dataset", "cifar10", "--proxies",
+                    "params,flops", "--profile-id", str(profile), "--bootstrap", "50")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "params" in result.stdout and "log_rank" in result.stdout
+    body = invoke_json("--url", server, "correlate", "--proxies", "params,flops",
+                       "--profile-id", str(profile), "--bootstrap", "0")  # fmt: skip
+    rows = {row["name"]: row for row in body["rows"]}
+    assert rows["params"]["n"] == 3 and rows["params"]["spearman"] == pytest.approx(1.0)
+
+
+def test_rank_prints_the_top(server: str, tmp_path: Path) -> None:
+    path = tmp_path / "cells.jsonl"
+    path.write_text("".join(json.dumps(cell) + "\n" for cell in CELLS))
+    result = invoke("--url", server, "--json", "rank", str(path), "--proxies", "params",
+                    "--top", "2", "--batch-size", "4")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert body["candidates"] == 3 and len(body["top"]) == 2
+    assert [row["rank"] for row in body["top"]] == [1, 2]
+    assert body["top"][0]["spec"] == CELLS[0]  # the most convolutions, the most parameters
+    table = invoke("--url", server, "rank", str(path), "--proxies", "params,flops")
+    assert table.exit_code == 0, table.output
+    assert "top 3 of 3" in table.stdout
+
+
+def test_service_ranker_maps_duplicates_back(server: str) -> None:
+    from zero_cost.client import Client
+
+    with Client(server) as client:
+        data = {"source": "synthetic", "batch_size": 4}
+        rank = search.service_ranker(client, ["params", "flops"], data=data)
+        # Two strings of one function (node 1 feeds nothing, so its op does not matter) are
+        # one architecture to the service.
+        a = "|nor_conv_3x3~0|+|none~0|none~1|+|nor_conv_3x3~0|none~1|none~2|"
+        b = "|nor_conv_1x1~0|+|none~0|none~1|+|nor_conv_3x3~0|none~1|none~2|"
+        assert search.canonical_key(a) == search.canonical_key(b)
+        scores = rank([a, CELLS[0], b, CELLS[1]])
+    assert len(scores) == 4 and scores[0] == scores[2]
+    assert scores[1] > scores[0] > scores[3]
+
+
+def test_search_against_the_server(server: str) -> None:
+    result = invoke("--url", server, "--json", "search", "--budget", "20", "--population", "8",
+                    "--sample", "3", "--batch", "6", "--proxies", "params,flops",
+                    "--batch-size", "2", "--top", "3")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert body["evaluated"] == 20 and len(body["best"]) == 3
+    assert body["best"][0]["score"] >= body["best"][1]["score"]
+    table = invoke("--url", server, "search", "--budget", "12", "--population", "8",
+                   "--proxies", "params,flops", "--batch-size", "2", "--random")  # fmt: skip
+    assert table.exit_code == 0, table.output
+    assert "random search" in table.stdout
+
+
+def test_db_upgrade_and_current(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/db.sqlite")
+    before = invoke_json("db", "current")
+    assert before["current"] is None and not before["up_to_date"]
+    assert "zero-cost db upgrade" in invoke("db", "current").stdout
+    result = invoke("db", "upgrade")
+    assert result.exit_code == 0, result.output
+    after = invoke_json("db", "current")
+    assert after["up_to_date"] and after["current"] == migrations.head_revision()
+
+
+def test_unknown_proxy_and_unreachable_service(spec_file: Path) -> None:
+    result = invoke("score", str(spec_file), "--local", "--proxies", "nope")
+    assert result.exit_code == 1 and "unknown proxy 'nope'" in result.output
+    url = f"http://127.0.0.1:{_free_port()}"
+    result = invoke("--url", url, "status", "1")
+    assert result.exit_code == 1 and f"cannot reach the service at {url}" in result.output
