@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from sqlalchemy import Engine, Float, create_engine, event
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
 
 
@@ -64,9 +64,6 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
-_SESSION_FACTORIES: dict[Engine, sessionmaker[Session]] = {}
-
-
 @contextmanager
 def transaction(engine: Engine) -> Iterator[Session]:
     """One transaction: commit on success, roll back on error.
@@ -74,12 +71,7 @@ def transaction(engine: Engine) -> Iterator[Session]:
     Raises:
         DatabaseUnavailable: the connection failed or was lost.
     """
-    factory = _SESSION_FACTORIES.get(engine)
-    if factory is None:
-        factory = _SESSION_FACTORIES.setdefault(
-            engine, sessionmaker(engine, expire_on_commit=False)
-        )
-    session = factory()
+    session = Session(engine, expire_on_commit=False)
     try:
         yield session
         session.commit()

@@ -1,0 +1,154 @@
+"""Migrations: the Alembic scripts create exactly the ORM schema, go down and up again, and an
+installed copy of the project (no checkout, no alembic.ini) finds and runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.pool import NullPool
+
+from app.db import migrations
+from app.db.models import Base
+from app.db.session import make_engine
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+VENV_PYTHON = PROJECT_ROOT / ".venv" / "bin" / "python"
+TABLES = set(Base.metadata.tables)
+
+
+def test_head_creates_exactly_the_models(migrated_url):
+    engine = make_engine(migrated_url)
+    try:
+        with engine.connect() as connection:
+            diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        assert diff == []
+        assert TABLES <= set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_current_revision_is_head_after_upgrade(database_url):
+    engine = make_engine(database_url)
+    try:
+        assert migrations.current_revision(engine) is None
+        migrations.upgrade(engine)
+        assert migrations.current_revision(engine) == migrations.head_revision()
+    finally:
+        engine.dispose()
+
+
+def test_downgrade_to_base_then_upgrade_again(migrated_url):
+    engine = make_engine(migrated_url)
+    try:
+        migrations.downgrade(engine, "base")
+        assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+        assert migrations.current_revision(engine) is None
+        migrations.upgrade(engine)
+        assert TABLES <= set(inspect(engine).get_table_names())
+        assert migrations.current_revision(engine) == migrations.head_revision()
+        with engine.connect() as connection:
+            assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_from_a_url_twice_is_a_no_op_and_leaves_no_connection(database_url):
+    migrations.upgrade(database_url)
+    migrations.upgrade(database_url)
+    engine = create_engine(database_url, poolclass=NullPool)
+    try:
+        assert migrations.current_revision(engine) == migrations.head_revision()
+        if engine.dialect.name == "postgresql":  # the engine made from the URL was disposed
+            with engine.connect() as connection:
+                others = connection.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                )
+            assert others == 0
+    finally:
+        engine.dispose()
+
+
+INSTALLED_CHECK = """
+import json, sys
+from pathlib import Path
+import app
+from app.db.migrations import head_revision, script_location, upgrade
+upgrade(sys.argv[1])
+print(json.dumps({
+    "app": app.__file__,
+    "script_location": str(script_location()),
+    "head": head_revision(),
+}))
+"""
+
+
+@pytest.mark.slow
+def test_an_installed_copy_finds_its_migrations(tmp_path):
+    """pip-install the project into a folder (as a wheel would be) and migrate from there,
+    with the checkout out of reach: the scripts must ship inside the package."""
+    target = tmp_path / "installed"
+    subprocess.run(
+        [
+            str(VENV_PYTHON),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-cache-dir",
+            "--target",
+            str(target),
+            str(PROJECT_ROOT),
+        ],
+        check=True,
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=120,
+    )
+    assert (target / "app" / "migrations" / "versions").is_dir()
+
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    database = work / "installed.db"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("ZC_")}
+    env["PYTHONPATH"] = str(target)
+    env.pop("DATABASE_URL", None)
+    result = subprocess.run(
+        [str(VENV_PYTHON), "-c", INSTALLED_CHECK, f"sqlite:///{database}"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert Path(report["app"]).resolve().is_relative_to(target.resolve()), report
+    location = Path(report["script_location"]).resolve()
+    assert location.is_relative_to(target.resolve()), report
+    assert not location.is_relative_to(PROJECT_ROOT), report
+    assert report["head"] == migrations.head_revision()
+
+    with sqlite3.connect(database) as connection:
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+        (version,) = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+    assert TABLES <= tables
+    assert version == migrations.head_revision()
+
+
+def test_script_location_of_the_checkout_is_the_migrations_folder():
+    location = migrations.script_location()
+    assert (location / "env.py").is_file()
+    assert (location / "versions").is_dir()
