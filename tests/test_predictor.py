@@ -1,0 +1,255 @@
+"""Tests for zero_cost.predictor: encodings, features, fallback, honest CV, storage."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from zero_cost import ensemble, predictor, spaces
+from zero_cost.predictor import Features, Predictor, encode, encoding_names, evaluate
+from zero_cost.spaces.nb201 import EDGES, OPS, NB201Arch
+
+CACHED_SCORES = Path(__file__).resolve().parents[1] / ".cache" / "nb201_scores.csv"
+
+
+def synthetic(n: int, seed: int = 0) -> tuple[Features, np.ndarray]:
+    """Random NB201 cells whose accuracy depends on their ops, and three noisy proxies.
+
+    synflow and nwot are label-free proxies, snip needs labels (so the fallback skips it).
+    """
+    rng = np.random.default_rng(seed)
+    ops = rng.integers(0, len(OPS), size=(n, len(EDGES)))
+    archs = [NB201Arch(tuple(OPS[i] for i in row)).arch_str for row in ops]
+    conv = np.isin(ops, [2, 3]).sum(axis=1)  # nor_conv_1x1, nor_conv_3x3
+    accuracy = 80 + 2.0 * conv - 1.5 * (ops == 0).sum(axis=1) + rng.normal(0, 1.0, n)
+    scores = {
+        "synflow": accuracy + rng.normal(0, 2.0, n),
+        "nwot": accuracy + rng.normal(0, 3.0, n),
+        "snip": rng.normal(0, 1.0, n),
+    }
+    return Features.build(scores, space="nb201", archs=archs), accuracy
+
+
+# --------------------------------------------------------------------------- encodings
+
+
+def test_nb201_encoding_is_one_hot_per_edge():
+    arch_str = "|nor_conv_3x3~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_1x1~1|none~2|"
+    vector = encode("nb201", arch_str)
+    assert vector.shape == (30,) == (len(encoding_names("nb201")),)
+    per_edge = vector.reshape(6, 5)
+    np.testing.assert_array_equal(per_edge.sum(axis=1), np.ones(6))
+    assert [OPS[i] for i in per_edge.argmax(axis=1)] == list(
+        spaces.get("nb201").parse(arch_str).ops
+    )
+    np.testing.assert_array_equal(encode("nb201", spaces.get("nb201").parse(arch_str)), vector)
+
+
+def test_nb101_encoding_pads_with_output_last():
+    spec = {
+        "matrix": [[0, 1, 0], [0, 0, 1], [0, 0, 0]],
+        "ops": ["input", "conv1x1-bn-relu", "output"],
+    }
+    vector = encode("nb101", spec)
+    names = encoding_names("nb101")
+    assert vector.shape == (36,) == (len(names),)
+    on = {name for name, value in zip(names, vector, strict=True) if value}
+    assert on == {"nb101:edge0->1", "nb101:edge1->6", "nb101:v1=conv1x1-bn-relu"}
+
+
+def test_graph_encoding_summarises_the_graph():
+    spec = {
+        "input_shape": [3, 8, 8],
+        "nodes": [
+            {"name": "a", "op": "conv2d", "out_channels": 4, "kernel_size": 3, "padding": 1},
+            {"name": "b", "op": "relu"},
+            {"name": "s", "op": "add", "inputs": ["a", "b"]},
+            {"name": "p", "op": "global_avgpool"},
+            {"name": "fc", "op": "linear", "out_features": 10},
+        ],
+    }
+    arch = spaces.get("graph").parse(spec)
+    values = dict(zip(encoding_names("graph"), encode("graph", arch), strict=True))
+    assert values["graph:nodes"] == 5
+    assert values["graph:depth"] == 5  # a -> b -> s -> p -> fc
+    assert values["graph:width"] == 10
+    assert values["graph:log_params"] == pytest.approx(math.log10(1 + arch.params))
+    assert values["graph:count_conv2d"] == 1 and values["graph:count_add"] == 1
+
+
+def test_unknown_space_has_no_encoding():
+    with pytest.raises(KeyError, match="no architecture encoding"):
+        encode("nb301", "anything")
+
+
+# --------------------------------------------------------------------------- features
+
+
+def test_features_columns_and_missing_values():
+    features = Features.build(
+        {"synflow": [math.e, None, 0.0], "nwot": [1.0, math.inf, 2.0]}, raw=True
+    )
+    assert features.names == features.proxies == ("synflow", "nwot")
+    # raw=True logs the log-scale proxy only; None, inf and log(0) become NaN.
+    np.testing.assert_array_equal(features.values, [[1.0, 1.0], [np.nan, np.nan], [np.nan, 2.0]])
+    both = Features.build({"nwot": [1.0]}, space="nb201", archs=[(0, 1, 2, 3, 4, 0)])
+    assert both.values.shape == (1, 31) and both.proxies == ("nwot",)
+
+
+def test_features_reject_bad_input():
+    with pytest.raises(ValueError, match="one value per architecture"):
+        Features.build({"nwot": [1.0, 2.0]}, space="nb201", archs=[(0, 1, 2, 3, 4, 0)])
+    with pytest.raises(ValueError, match="without the space"):
+        Features.build({"nwot": [1.0]}, archs=[(0, 1, 2, 3, 4, 0)])
+    with pytest.raises(ValueError, match="no features"):
+        Features.build({})
+
+
+# --------------------------------------------------------------------------- fallback
+
+
+def test_fallback_below_the_minimum_of_labels():
+    features, accuracy = synthetic(60)
+    model = Predictor().fit(features.take(range(10)), accuracy[:10])
+    assert model.mode == "fallback"
+    assert "10 labelled" in model.fallback_reason and "minimum of 20" in model.fallback_reason
+    assert model.fallback_proxies == ("synflow", "nwot")  # snip needs labels
+    rest = features.take(range(10, 60))
+    expected = ensemble.log_rank({p: rest.select([p])[:, 0] for p in ("synflow", "nwot")})
+    np.testing.assert_allclose(model.predict(rest), stats.rankdata(expected) / 50)
+
+
+def test_minimum_counts_labelled_rows_only_and_is_configurable():
+    features, accuracy = synthetic(30)
+    accuracy[::2] = np.nan  # 15 labelled rows of 30
+    assert Predictor().fit(features, accuracy).mode == "fallback"
+    model = Predictor(min_labels=10).fit(features, accuracy)
+    assert model.mode == "model" and model.fallback_reason is None and model.n_labels == 15
+    with pytest.raises(ValueError, match="min_labels"):
+        Predictor(min_labels=1)
+
+
+def test_fallback_needs_proxy_columns():
+    features, accuracy = synthetic(10)
+    with pytest.raises(ValueError, match="no proxy scores to fall back on"):
+        Predictor().fit(features.without_proxies(), accuracy)
+
+
+# --------------------------------------------------------------------------- model and CV
+
+
+def test_model_ranks_held_out_architectures():
+    features, accuracy = synthetic(200)
+    model = Predictor().fit(features.take(range(150)), accuracy[:150])
+    assert model.mode == "model"
+    prediction = model.predict(features.take(range(150, 200)))
+    assert stats.spearmanr(prediction, accuracy[150:]).statistic > 0.8
+
+
+def test_cross_validation_is_out_of_fold():
+    features, accuracy = synthetic(200)
+    result = Predictor().cross_validate(features, accuracy, k=5, seed=0)
+    assert result.modes == ("model",) * 5
+    assert sorted(np.bincount(result.folds)) == [40] * 5
+    assert result.evaluation.n == 200 and result.evaluation.spearman > 0.8
+
+
+def test_shuffled_labels_give_no_out_of_fold_correlation():
+    """A model that saw its test rows would still fit shuffled labels; out-of-fold it can't."""
+    features, accuracy = synthetic(200)
+    shuffled = np.random.default_rng(1).permutation(accuracy)
+    result = Predictor().cross_validate(features, shuffled, k=5, seed=0)
+    assert abs(result.evaluation.spearman) < 0.2
+    # The check has teeth: the same model fitted on all rows memorises the noise.
+    leaky = Predictor().fit(features, shuffled).predict(features)
+    assert stats.spearmanr(leaky, shuffled).statistic > 0.9
+
+
+def test_fixed_seed_is_deterministic():
+    features, accuracy = synthetic(120)
+    first = Predictor().cross_validate(features, accuracy, k=4, seed=3)
+    second = Predictor().cross_validate(features, accuracy, k=4, seed=3)
+    np.testing.assert_array_equal(first.predictions, second.predictions)
+    np.testing.assert_array_equal(first.folds, second.folds)
+    assert first.evaluation == second.evaluation
+    a = Predictor().fit(features, accuracy, seed=7).predict(features)
+    b = Predictor().fit(features, accuracy, seed=7).predict(features)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_cross_validation_falls_back_in_small_folds():
+    features, accuracy = synthetic(20)
+    result = Predictor().cross_validate(features, accuracy, k=5)
+    assert result.modes == ("fallback",) * 5  # 16 training rows per fold
+    assert np.isfinite(result.predictions).all()
+
+
+def test_predict_checks_state_and_columns():
+    features, accuracy = synthetic(40)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        Predictor().predict(features)
+    model = Predictor().fit(features, accuracy)
+    with pytest.raises(ValueError, match="lack the columns"):
+        model.predict(features.without_proxies())
+
+
+def test_evaluate_top_spearman_uses_the_true_top_tenth():
+    true = np.arange(100, dtype=float)
+    pred = true.copy()
+    pred[90:] = pred[90:][::-1]  # the top 10 reversed among themselves
+    result = evaluate(pred, true)
+    assert result.n == 100 and result.top_spearman == pytest.approx(-1.0)
+    assert result.spearman > 0.9 and result.precision_at_10 == 1.0
+
+
+# --------------------------------------------------------------------------- storage
+
+
+@pytest.mark.parametrize("n_labels", [10, 60])
+def test_round_trip_gives_identical_predictions(n_labels):
+    features, accuracy = synthetic(100)
+    model = Predictor(min_labels=20).fit(features.take(range(n_labels)), accuracy[:n_labels])
+    restored = Predictor.from_bytes(model.to_bytes())
+    assert (restored.mode, restored.min_labels, restored.n_labels) == (
+        model.mode,
+        model.min_labels,
+        n_labels,
+    )
+    rest = features.take(range(n_labels, 100))
+    np.testing.assert_array_equal(restored.predict(rest), model.predict(rest))
+
+
+def test_from_bytes_rejects_foreign_data():
+    with pytest.raises(ValueError, match="not a stored predictor"):
+        Predictor.from_bytes(b"not an archive")
+    buffer = io.BytesIO()
+    np.savez(buffer, x=np.array([{"evil": 1}], dtype=object), y=np.zeros(1))
+    with pytest.raises(ValueError, match="not a stored predictor"):
+        Predictor.from_bytes(buffer.getvalue())  # object arrays would need pickle
+
+
+# --------------------------------------------------------------------------- real data
+
+
+def test_cached_nb201_scores_cross_validate_well():
+    """On the benchmark's cached scores (when present), out-of-fold rho is high."""
+    if not CACHED_SCORES.exists():
+        pytest.skip(f"no cached scores at {CACHED_SCORES}; run benchmarks/learned.py")
+    with open(CACHED_SCORES, newline="") as f:
+        rows = list(csv.DictReader(f))
+    proxies = [name for name in rows[0] if name not in ("arch_str", "cifar10_test")]
+    scores = {p: [float(row[p]) for row in rows] for p in proxies}
+    features = Features.build(scores, space="nb201", archs=[row["arch_str"] for row in rows])
+    accuracy = np.array([float(row["cifar10_test"]) for row in rows])
+    result = Predictor().cross_validate(features, accuracy, k=5, seed=0)
+    assert result.evaluation.spearman > 0.93
+
+
+def test_module_exports():
+    assert set(predictor.__all__) <= set(dir(predictor))

@@ -1,0 +1,582 @@
+"""Learned accuracy predictor: from proxy scores and architecture encodings to accuracy.
+
+Given some architectures whose accuracy is known (labelled) and others whose is not, fit a
+model on the labelled ones and rank the rest::
+
+    from zero_cost import predictor
+
+    features = predictor.Features.build(scores, space="nb201", archs=arch_strs)
+    model = predictor.Predictor().fit(features.take(labelled), accuracies)
+    ranking = model.predict(features.take(unlabelled))   # higher = predicted better
+    report = predictor.Predictor().cross_validate(features.take(labelled), accuracies)
+
+Features (:class:`Features`) are every available proxy score plus a space-specific
+encoding of the architecture (:func:`encode`). Proxy scores are expected **as the library
+ranks them**: the natural log for proxies flagged ``log_scale`` (``ScoreResult.log_value``,
+e.g. synflow), the plain value otherwise; pass ``raw=True`` to :meth:`Features.build` to
+have log-scale proxies logged for you. (The model itself is a tree ensemble on quantile
+bins, so any monotone rescaling of a column leaves it unchanged; the convention matters
+for the fallback and for people reading the features.) Missing scores (None, NaN, +-inf)
+are allowed: the model routes them natively.
+
+Model. scikit-learn's ``HistGradientBoostingRegressor``, with fixed hyperparameters
+(:data:`GBM_PARAMS`) chosen before looking at any benchmark result and never tuned on it.
+It is the LightGBM algorithm (histogram gradient boosting with leaf-wise growth and
+native missing-value handling) in scikit-learn, a well-kept library with ordinary wheels;
+on a few hundred rows it fits in well under a second, single-threaded and
+deterministically. LightGBM or XGBoost implement the same kind of model; at a few hundred
+rows they promise no gain worth another compiled dependency (not benchmarked here).
+The target is rank-preserving: the model learns the accuracy *quantile* among the
+labelled architectures (``rankdata(acc) / n``), not the raw accuracy, so only the order of
+the labels matters and the few collapsed cells at chance accuracy (about 10 % on
+CIFAR-10) cannot dominate the squared loss. Predictions are therefore estimated
+quantiles, about 0 to 1.
+
+Fallback. Below ``min_labels`` labelled architectures (default 20) no model is fitted: the
+predictor ranks candidates with the label-free ``log_rank`` ensemble of AZ-NAS over the
+label-free proxies among the columns (those whose ``needs_labels`` is False; all proxy
+columns when there are none), and says so in ``mode == "fallback"`` and
+``fallback_reason``. Its predictions are the quantile of the ensemble score among the
+candidates passed to :meth:`Predictor.predict`, on the same 0-1 scale as the model's.
+On NAS-Bench-201 the model only overtakes this ensemble from about 50 labels
+(``docs/learned.md``); ``min_labels`` can be raised accordingly.
+
+Evaluation is out-of-sample only: :meth:`Predictor.cross_validate` reports metrics of
+out-of-fold predictions (:func:`evaluate`); nothing here computes a fit on the training
+rows.
+
+Serialisation (:meth:`Predictor.to_bytes`) stores the *training data and settings*, not
+fitted trees, as an ``.npz`` archive read with ``allow_pickle=False``; :meth:`from_bytes`
+refits, which is deterministic and takes well under a second for benchmark-sized data.
+So loading never unpickles anything, and a stored predictor still loads after a
+scikit-learn upgrade (refitted by the new version, so predictions may then differ slightly).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy import stats
+from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.model_selection import KFold
+from threadpoolctl import threadpool_limits
+
+from . import ensemble, metrics, proxies, spaces
+from .spaces import graph as graph_space
+from .spaces import nb101, nb201
+
+__all__ = [
+    "DEFAULT_MIN_LABELS",
+    "GBM_PARAMS",
+    "CrossValidation",
+    "Evaluation",
+    "Features",
+    "Predictor",
+    "encode",
+    "encoding_names",
+    "evaluate",
+]
+
+DEFAULT_MIN_LABELS = 20
+"""Fewest labelled architectures for which a model is fitted instead of the fallback."""
+
+GBM_PARAMS: Mapping[str, Any] = {
+    "loss": "squared_error",
+    "learning_rate": 0.05,
+    "max_iter": 300,
+    "max_leaf_nodes": 15,
+    "min_samples_leaf": 5,
+    "l2_regularization": 1.0,
+    "early_stopping": False,
+}
+"""Hyperparameters of the gradient-boosting model: modest, fixed up front, not tuned."""
+
+TOP_FRACTION = 0.10
+"""The share of best architectures that :func:`evaluate` looks at separately."""
+
+_FORMAT = "zero_cost.predictor/1"
+
+Float2D = NDArray[np.float64]
+Float1D = NDArray[np.float64]
+
+
+# --------------------------------------------------------------------------- encodings
+
+
+def _nb201_names() -> tuple[str, ...]:
+    return tuple(
+        f"nb201:{source}->{target}={op}" for source, target in nb201.EDGES for op in nb201.OPS
+    )
+
+
+def _nb201_encode(arch: nb201.NB201Arch) -> Float1D:
+    """One-hot op per edge: 6 edges x 5 ops."""
+    return np.array([float(op == o) for op in arch.ops for o in nb201.OPS])
+
+
+_NB101_INTERIOR = range(1, nb101.MAX_VERTICES - 1)
+_NB101_PAIRS = tuple(
+    (u, v) for u in range(nb101.MAX_VERTICES) for v in range(u + 1, nb101.MAX_VERTICES)
+)
+
+
+def _nb101_names() -> tuple[str, ...]:
+    edges = tuple(f"nb101:edge{u}->{v}" for u, v in _NB101_PAIRS)
+    ops = tuple(f"nb101:v{v}={op}" for v in _NB101_INTERIOR for op in nb101.INTERIOR_OPS)
+    return edges + ops
+
+
+def _nb101_encode(arch: nb101.NB101Arch) -> Float1D:
+    """Upper triangle of the pruned matrix padded to 7 vertices (output kept last) and a
+    one-hot op per interior vertex (all zeros for padding): 21 + 15 values."""
+    n, size = len(arch.ops), nb101.MAX_VERTICES
+    # Padding vertices go just before the output, so the output is always vertex 6.
+    slot = [*range(n - 1), size - 1]
+    matrix = np.zeros((size, size))
+    for u in range(n):
+        for v in range(n):
+            matrix[slot[u], slot[v]] = arch.matrix[u][v]
+    ops = np.zeros((size, len(nb101.INTERIOR_OPS)))
+    for v in range(1, n - 1):
+        ops[slot[v], nb101.INTERIOR_OPS.index(arch.ops[v])] = 1.0
+    edges = [matrix[u, v] for u, v in _NB101_PAIRS]
+    return np.concatenate([edges, ops[1 : size - 1].ravel()])
+
+
+def _graph_names() -> tuple[str, ...]:
+    summary = ("graph:nodes", "graph:depth", "graph:width", "graph:log_params", "graph:log_flops")
+    return summary + tuple(f"graph:count_{op}" for op in graph_space.OPS)
+
+
+def _graph_encode(arch: graph_space.GraphArch) -> Float1D:
+    """Node count, depth (longest input-output path in nodes), width (largest channel or
+    feature count), log10(1 + parameters), log10(1 + FLOPs) and the count of each op."""
+    depth = {graph_space.INPUT: 0}
+    for node in arch.nodes:  # topological order
+        depth[node.name] = 1 + max(depth[name] for name in node.inputs)
+    width = max(arch.shapes[node.name][0] for node in arch.nodes)
+    ops = [node.op for node in arch.nodes]
+    summary = [
+        len(arch.nodes),
+        depth[arch.output],
+        width,
+        math.log10(1 + arch.params),
+        math.log10(1 + arch.flops),
+    ]
+    return np.array(summary + [ops.count(op) for op in graph_space.OPS], dtype=np.float64)
+
+
+_ENCODERS = {
+    "nb201": (nb201.NB201Arch, _nb201_encode, _nb201_names),
+    "nb101": (nb101.NB101Arch, _nb101_encode, _nb101_names),
+    "graph": (graph_space.GraphArch, _graph_encode, _graph_names),
+}
+
+
+def _encoder(space_name: str) -> tuple[type, Any, Any]:
+    try:
+        return _ENCODERS[space_name]
+    except KeyError:
+        known = ", ".join(sorted(_ENCODERS))
+        message = f"no architecture encoding for space {space_name!r}; known: {known}"
+        raise KeyError(message) from None
+
+
+def encoding_names(space_name: str) -> tuple[str, ...]:
+    """Column names of :func:`encode`'s output for the space (prefixed ``"<space>:"``)."""
+    return _encoder(space_name)[2]()
+
+
+def encode(space_name: str, spec_or_arch: Any) -> Float1D:
+    """A fixed-length numeric encoding of one architecture of the space.
+
+    ``nb201``: one-hot op per edge (30 values). ``nb101``: the pruned cell's adjacency
+    upper triangle padded to 7 vertices, plus a one-hot op per interior vertex (36 values).
+    ``graph``: node count, depth, width, log parameters, log FLOPs and op counts.
+    ``spec_or_arch`` is a spec the space parses or an already parsed architecture.
+
+    Raises:
+        KeyError: no encoding for that space.
+        SpecError: the spec is invalid.
+    """
+    arch_type, encoder, _ = _encoder(space_name)
+    arch = spec_or_arch
+    if not isinstance(arch, arch_type):
+        arch = spaces.get(space_name).parse(spec_or_arch)
+    return encoder(arch)
+
+
+# --------------------------------------------------------------------------- features
+
+
+def _column(name: str, values: Sequence[float | None] | ArrayLike, raw: bool) -> Float1D:
+    column = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+    if column.ndim != 1:
+        raise ValueError(f"scores of proxy {name!r} must be 1-D, got shape {column.shape}")
+    if raw and _is_log_scale(name):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            column = np.log(column)
+    column[~np.isfinite(column)] = np.nan
+    return column
+
+
+def _is_log_scale(name: str) -> bool:
+    try:
+        return proxies.get(name).log_scale
+    except KeyError:
+        return False
+
+
+@dataclass(frozen=True)
+class Features:
+    """A feature matrix, one row per architecture.
+
+    ``values`` has the proxy columns first (named by their proxy, listed in ``proxies``),
+    then the encoding columns (named ``"<space>:..."``); NaN marks a missing score.
+    """
+
+    values: Float2D
+    names: tuple[str, ...]
+    proxies: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.values.ndim != 2 or self.values.shape[1] != len(self.names):
+            raise ValueError(
+                f"values must be (rows, {len(self.names)}) for {len(self.names)} names, "
+                f"got shape {self.values.shape}"
+            )
+        if len(set(self.names)) != len(self.names):
+            raise ValueError("feature names must be unique")
+        if self.names[: len(self.proxies)] != self.proxies:
+            raise ValueError("the proxy columns must come first, in the order of proxies")
+
+    @classmethod
+    def build(
+        cls,
+        scores: Mapping[str, Sequence[float | None] | ArrayLike] | None = None,
+        *,
+        space: str | None = None,
+        archs: Sequence[Any] = (),
+        raw: bool = False,
+    ) -> Features:
+        """Proxy columns from ``scores`` (proxy name -> one value per architecture) and, when
+        ``space`` is given, the encoding of each of ``archs`` (specs or parsed).
+
+        Scores are expected in the library's ranking form (log for ``log_scale`` proxies);
+        ``raw=True`` logs those proxies' values here (non-positive values become missing).
+
+        Raises:
+            ValueError: no column at all, columns of different lengths, or ``archs``
+                without a ``space``.
+        """
+        if space is None and len(archs):
+            raise ValueError("archs given without the space to encode them in")
+        columns = {name: _column(name, values, raw) for name, values in (scores or {}).items()}
+        names = list(columns)
+        lengths = {name: column.size for name, column in columns.items()}
+        if space is not None:
+            names += encoding_names(space)
+            encoded = [encode(space, arch) for arch in archs]
+            lengths["archs"] = len(encoded)
+        if not names:
+            raise ValueError("no features: give proxy scores, a space and archs, or both")
+        if len(set(lengths.values())) != 1:
+            raise ValueError(f"every feature needs one value per architecture, got {lengths}")
+        values = np.empty((next(iter(lengths.values())), len(names)))
+        for i, column in enumerate(columns.values()):
+            values[:, i] = column
+        if space is not None and encoded:
+            values[:, len(columns) :] = np.array(encoded)
+        return cls(values, tuple(names), tuple(columns))
+
+    def __len__(self) -> int:
+        return self.values.shape[0]
+
+    def take(self, rows: ArrayLike | slice) -> Features:
+        """The features of the given rows (indices, a boolean mask or a slice)."""
+        index = rows if isinstance(rows, slice) else np.asarray(rows)
+        return Features(self.values[index], self.names, self.proxies)
+
+    def select(self, names: Sequence[str]) -> Float2D:
+        """The matrix with exactly the columns ``names``, in that order.
+
+        Raises:
+            ValueError: a column is missing.
+        """
+        index = {name: i for i, name in enumerate(self.names)}
+        missing = [name for name in names if name not in index]
+        if missing:
+            raise ValueError(f"features lack the columns the predictor was fitted on: {missing}")
+        return self.values[:, [index[name] for name in names]]
+
+    def without_encoding(self) -> Features:
+        """Only the proxy columns."""
+        return Features(self.values[:, : len(self.proxies)], self.proxies, self.proxies)
+
+    def without_proxies(self) -> Features:
+        """Only the encoding columns."""
+        return Features(self.values[:, len(self.proxies) :], self.names[len(self.proxies) :])
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """How well predictions order held-out architectures.
+
+    ``precision_at_10`` is the overlap of the predicted and true top 10 %;
+    ``top_spearman`` is Spearman's rho among the architectures whose *true* accuracy is in
+    the top 10 % of those evaluated (the range where the search decides).
+    """
+
+    n: int
+    spearman: float
+    kendall_tau_b: float
+    precision_at_10: float
+    top_spearman: float
+
+    def to_dict(self) -> dict[str, float | int | None]:
+        """JSON-compatible: nan becomes ``None``."""
+        return {
+            key: (value if isinstance(value, int) or math.isfinite(value) else None)
+            for key, value in vars(self).items()
+        }
+
+
+def evaluate(pred: ArrayLike, true: ArrayLike) -> Evaluation:
+    """Spearman, Kendall tau-b, precision@10 % and top-10 % Spearman of pred against true.
+
+    Pairs with a non-finite value on either side are dropped first. The top 10 % are the
+    ``max(1, round(0.1 n))`` best by true accuracy (ties broken by position, as
+    :func:`zero_cost.metrics.precision_at_k` does).
+    """
+    p, t = metrics.valid_pairs(pred, true)
+    k = max(1, round(TOP_FRACTION * p.size))
+    top = np.argsort(-t, kind="stable")[:k]
+    return Evaluation(
+        n=int(p.size),
+        spearman=metrics.spearman(p, t),
+        kendall_tau_b=metrics.kendall_tau_b(p, t),
+        precision_at_10=metrics.precision_at_k(p, t, TOP_FRACTION),
+        top_spearman=metrics.spearman(p[top], t[top]),
+    )
+
+
+@dataclass(frozen=True)
+class CrossValidation:
+    """Out-of-fold results of :meth:`Predictor.cross_validate`.
+
+    ``predictions[i]`` was made by a predictor that never saw row ``i`` (NaN for unlabelled
+    rows, which are not evaluated); ``folds[i]`` is the fold row ``i`` was held out in (-1
+    if unlabelled); ``modes[f]`` says whether fold ``f`` used the model or the fallback.
+    ``evaluation`` pools the out-of-fold predictions of all labelled rows.
+    """
+
+    predictions: Float1D
+    folds: NDArray[np.int64]
+    modes: tuple[str, ...]
+    evaluation: Evaluation = field(repr=False)
+
+
+# --------------------------------------------------------------------------- predictor
+
+
+def _quantiles(values: Float1D) -> Float1D:
+    """rank / n among the finite values (average ranks for ties), NaN elsewhere."""
+    result = np.full(values.shape, np.nan)
+    valid = np.isfinite(values)
+    if valid.any():
+        result[valid] = stats.rankdata(values[valid]) / np.count_nonzero(valid)
+    return result
+
+
+class Predictor:
+    """Fit on labelled architectures, predict the accuracy quantile of others.
+
+    ``min_labels``: below this many labelled architectures :meth:`fit` uses the label-free
+    fallback instead of a model. After :meth:`fit`, ``mode`` is ``"model"`` or
+    ``"fallback"`` and ``fallback_reason`` says why the fallback was used (None otherwise).
+    """
+
+    def __init__(self, *, min_labels: int = DEFAULT_MIN_LABELS) -> None:
+        if isinstance(min_labels, bool) or not isinstance(min_labels, int) or min_labels < 2:
+            raise ValueError(f"min_labels must be an integer >= 2, got {min_labels!r}")
+        self.min_labels = min_labels
+        self.mode: Literal["model", "fallback"] | None = None
+        self.fallback_reason: str | None = None
+        self.n_labels = 0
+        self.seed = 0
+        self.feature_names: tuple[str, ...] = ()
+        self.proxy_names: tuple[str, ...] = ()
+        self.fallback_proxies: tuple[str, ...] = ()
+        self._model: HistGradientBoostingRegressor | None = None
+        self._train: tuple[Float2D, Float1D] | None = None
+
+    def fit(self, features: Features, accuracies: ArrayLike, seed: int = 0) -> Predictor:
+        """Fit on the rows with a finite accuracy (the others are ignored); returns self.
+
+        Raises:
+            ValueError: lengths differ, or the fallback is needed but there is no proxy
+                column to rank by.
+        """
+        y = np.array(accuracies, dtype=np.float64).reshape(-1)
+        if y.size != len(features):
+            raise ValueError(f"{len(features)} feature rows but {y.size} accuracies")
+        labelled = np.isfinite(y)
+        x, y = features.values[labelled], y[labelled]
+        fallback_proxies = _fallback_proxies(features.proxies)
+        if y.size < self.min_labels and not fallback_proxies:
+            raise ValueError(
+                f"only {y.size} labelled architectures (minimum {self.min_labels}) "
+                "and no proxy scores to fall back on"
+            )
+        self.n_labels, self.seed = int(y.size), int(seed)
+        self.feature_names, self.proxy_names = features.names, features.proxies
+        self.fallback_proxies = fallback_proxies
+        self._train = (x, y)
+        if self.n_labels < self.min_labels:
+            self.mode, self._model = "fallback", None
+            self.fallback_reason = (
+                f"{self.n_labels} labelled architectures, fewer than the minimum of "
+                f"{self.min_labels}: ranking by the label-free log_rank ensemble of "
+                f"{', '.join(self.fallback_proxies)}"
+            )
+            return self
+        model = HistGradientBoostingRegressor(**GBM_PARAMS, random_state=self.seed)
+        with threadpool_limits(limits=1, user_api="openmp"):  # deterministic, light on CPU
+            model.fit(x, stats.rankdata(y) / y.size)
+        self.mode, self._model, self.fallback_reason = "model", model, None
+        return self
+
+    def predict(self, features: Features) -> Float1D:
+        """Predicted accuracy quantile of each row (higher = better; only the order matters).
+
+        In fallback mode this is the quantile of the log_rank ensemble among these rows
+        (NaN for a row missing every fallback proxy).
+
+        Raises:
+            RuntimeError: not fitted.
+            ValueError: a feature column the predictor was fitted on is missing.
+        """
+        if self.mode is None:
+            raise RuntimeError("the predictor is not fitted; call fit first")
+        if self.mode == "fallback":
+            x = features.select(self.fallback_proxies)
+            if len(x) == 0:
+                return np.empty(0)
+            columns = {name: x[:, i] for i, name in enumerate(self.fallback_proxies)}
+            return _quantiles(ensemble.log_rank(columns))
+        assert self._model is not None
+        x = features.select(self.feature_names)
+        if len(x) == 0:
+            return np.empty(0)
+        with threadpool_limits(limits=1, user_api="openmp"):
+            return self._model.predict(x).astype(np.float64)
+
+    def cross_validate(
+        self, features: Features, accuracies: ArrayLike, k: int = 5, seed: int = 0
+    ) -> CrossValidation:
+        """K-fold cross-validation on the labelled rows; never a fit on its own training rows.
+
+        The labelled rows are shuffled with ``seed`` into ``k`` folds; each fold is predicted
+        by a fresh predictor (with this one's ``min_labels``, so a small training part uses
+        the fallback) fitted on the other folds. This predictor is left unchanged.
+
+        Raises:
+            ValueError: ``k < 2`` or fewer labelled rows than folds.
+        """
+        y = np.array(accuracies, dtype=np.float64).reshape(-1)
+        if y.size != len(features):
+            raise ValueError(f"{len(features)} feature rows but {y.size} accuracies")
+        labelled = np.flatnonzero(np.isfinite(y))
+        if k < 2 or labelled.size < k:
+            raise ValueError(
+                f"need k >= 2 and at least k labelled rows, got k={k} and {labelled.size} rows"
+            )
+        predictions = np.full(y.size, np.nan)
+        folds = np.full(y.size, -1, dtype=np.int64)
+        modes = []
+        splitter = KFold(n_splits=k, shuffle=True, random_state=seed)
+        for fold, (train, test) in enumerate(splitter.split(labelled)):
+            train_rows, test_rows = labelled[train], labelled[test]
+            model = Predictor(min_labels=self.min_labels)
+            model.fit(features.take(train_rows), y[train_rows], seed=seed)
+            predictions[test_rows] = model.predict(features.take(test_rows))
+            folds[test_rows] = fold
+            assert model.mode is not None
+            modes.append(model.mode)
+        return CrossValidation(
+            predictions=predictions,
+            folds=folds,
+            modes=tuple(modes),
+            evaluation=evaluate(predictions[labelled], y[labelled]),
+        )
+
+    # ----------------------------------------------------------------------- storage
+
+    def to_bytes(self) -> bytes:
+        """The training data and settings as an ``.npz`` archive (no pickled objects).
+
+        Raises:
+            RuntimeError: not fitted.
+        """
+        if self._train is None:
+            raise RuntimeError("the predictor is not fitted; call fit first")
+        x, y = self._train
+        meta = {
+            "format": _FORMAT,
+            "min_labels": self.min_labels,
+            "seed": self.seed,
+            "feature_names": list(self.feature_names),
+            "proxy_names": list(self.proxy_names),
+            "gbm_params": dict(GBM_PARAMS),
+        }
+        buffer = io.BytesIO()
+        np.savez_compressed(
+            buffer, x=x, y=y, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+        )
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Predictor:
+        """A predictor equal to the one :meth:`to_bytes` stored, refitted from its data.
+
+        The same scikit-learn version gives identical predictions. Loading never unpickles.
+
+        Raises:
+            ValueError: the bytes are not a stored predictor.
+        """
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+                x, y = archive["x"], archive["y"]
+                meta = json.loads(archive["meta"].tobytes().decode())
+            names = tuple(str(name) for name in meta["feature_names"])
+            proxies_ = tuple(str(name) for name in meta["proxy_names"])
+            min_labels, seed = int(meta["min_labels"]), int(meta["seed"])
+            ok = meta["format"] == _FORMAT and x.ndim == 2 and x.shape == (y.size, len(names))
+        except Exception as exc:  # any malformed input: a zip error, a missing key, bad JSON
+            raise ValueError(f"not a stored predictor: {exc}") from None
+        if not ok:
+            raise ValueError("not a stored predictor: unknown format or inconsistent shapes")
+        features = Features(np.asarray(x, dtype=np.float64), names, proxies_)
+        return cls(min_labels=min_labels).fit(features, np.asarray(y, dtype=np.float64), seed)
+
+
+def _fallback_proxies(columns: Sequence[str]) -> tuple[str, ...]:
+    """The registered label-free proxies among the columns, else all proxy columns."""
+    label_free = []
+    for name in columns:
+        try:
+            if not proxies.get(name).needs_labels:
+                label_free.append(name)
+        except KeyError:
+            continue
+    return tuple(label_free) or tuple(columns)
