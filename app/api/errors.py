@@ -31,7 +31,7 @@ def not_found(what: str, identifier: object) -> ApiError:
 
 def _location(loc: tuple) -> str:
     skip = {"body", "query", "path"} | UNION_TAGS
-    parts = [str(p) for p in loc if p not in skip] or [str(loc[-1])]
+    parts = [str(p) for p in loc if p not in skip] or [str(loc[0]) if loc else "body"]
     text = ""
     for part in parts:
         text += f"[{part}]" if part.isdigit() else (f".{part}" if text else part)

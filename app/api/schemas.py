@@ -70,7 +70,7 @@ class ArchitectureOut(BaseModel):
 
 class ArchitectureBatchOut(BaseModel):
     items: list[ArchitectureOut]
-    created: int
+    created: int = Field(description="architectures new in this request (distinct ids)")
 
 
 class ScoreOut(BaseModel):

@@ -21,7 +21,9 @@ def submit_architectures(
     """Validate and store one spec or a batch (`items`); idempotent."""
     items = body.items if isinstance(body, ArchitectureBatchIn) else [body]
     results = services.register_architectures(storage, settings, items)
-    return ArchitectureBatchOut(items=results, created=sum(bool(r.created) for r in results))
+    # a spec repeated in the batch (or an isomorphic one) is one new architecture
+    created = len({r.id for r in results if r.created})
+    return ArchitectureBatchOut(items=results, created=created)
 
 
 @router.get("/{architecture_id}", response_model=ArchitectureDetail, dependencies=[ReadAccess])
