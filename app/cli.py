@@ -664,6 +664,20 @@ def _ci(interval: Sequence[float | None]) -> str:
     return "" if low is None or high is None else f" [{low:.3f}, {high:.3f}]"
 
 
+def _plot_format(plot: Path | None, kind: str, name: str | None) -> str | None:
+    """The figure format for ``--plot`` (its suffix), checked before anything is fetched."""
+    if plot is None:
+        return None
+    fmt = plot.suffix.lower().lstrip(".")
+    if fmt not in {"png", "svg"}:
+        raise CliError(f"--plot: {plot} must end in .png or .svg")
+    if kind == "scatter" and not name:
+        raise CliError("--name: --plot-kind scatter needs a proxy or ensemble, e.g. synflow")
+    if not plot.parent.is_dir():
+        raise CliError(f"--plot: no such folder {plot.parent}")
+    return fmt
+
+
 @app.command()
 def correlate(
     ctx: typer.Context,
@@ -681,14 +695,33 @@ def correlate(
     bootstrap: Annotated[
         int, typer.Option(min=0, help="Bootstrap resamples for the 95% CIs (0: none).")
     ] = 1000,
+    plot: Annotated[
+        Path | None,
+        typer.Option(help="Also write a figure drawn by the service to this .png or .svg file."),
+    ] = None,
+    plot_kind: Annotated[
+        Literal["bars", "scatter", "precision"],
+        typer.Option(
+            help="bars: rho and tau with CIs per proxy and ensemble; scatter: one proxy's or "
+            "ensemble's score against accuracy (--name); precision: precision@k curves."
+        ),
+    ] = "bars",
+    name: Annotated[
+        str | None, typer.Option(help="The proxy or ensemble of --plot-kind scatter.")
+    ] = None,
+    scale: Annotated[
+        Literal["value", "rank"], typer.Option(help="Scatter x axis: score values or ranks.")
+    ] = "value",
 ) -> None:
     """How well each proxy and ensemble ranks the reported accuracies.
 
     One row per proxy and ensemble: n, Spearman and Kendall tau-b with bootstrap 95%
-    intervals, Pearson, pairwise agreement and precision at the top 1/5/10%.
+    intervals, Pearson, pairwise agreement and precision at the top 1/5/10%. With --plot,
+    also writes a figure of the same analysis (format from the file's suffix).
     """
     state = _state(ctx)
     with _reporting(state), state.client() as client:
+        fmt = _plot_format(plot, plot_kind, name)
         body = client.correlations(
             dataset,
             metric,
@@ -697,6 +730,26 @@ def correlate(
             profile_id=profile_id,
             bootstrap=bootstrap,
         )
+        if plot is not None:
+            params: dict[str, Any] = {
+                "dataset": dataset,
+                "metric": metric,
+                "profile_id": body["data_profile_id"],
+                "format": fmt,
+            }
+            if proxies:
+                params["proxies"] = ",".join(_names(proxies))
+            if plot_kind == "scatter":
+                params |= {"name": name, "scale": scale}
+            else:
+                if ensembles is not None:
+                    params["ensembles"] = ",".join(_names(ensembles))
+                if plot_kind == "bars":
+                    params["bootstrap"] = bootstrap
+            path = {"bars": "correlations", "scatter": "scatter", "precision": "precision"}
+            figure = client.request("GET", f"/v1/plots/{path[plot_kind]}", params=params)
+            plot.write_bytes(figure.content)
+            _stderr().print(f"{plot_kind} figure written to {plot}")
     if state.json:
         _emit_json(body)
         return

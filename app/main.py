@@ -20,8 +20,10 @@ from .api.routes import (
     accuracies,
     architectures,
     correlations,
+    dashboard,
     data_profiles,
     health,
+    plots,
     rank,
     score_jobs,
     scores,
@@ -146,6 +148,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         correlations,
         rank,
         data_profiles,
+        plots,
+        dashboard,
     ):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)

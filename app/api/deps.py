@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 from typing import Annotated
 
@@ -24,10 +26,22 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 StorageDep = Annotated[Storage, Depends(get_storage)]
 
 
+BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic realm="zero-cost", charset="UTF-8"'}
+"""Asks a browser for credentials: the API key as the password, any user name."""
+
+
 def _presented_key(request: Request) -> str | None:
+    """The key of ``X-API-Key``, ``Authorization: Bearer KEY`` or ``Authorization: Basic``
+    (the password, any user name: how a browser sends it for pages and their images)."""
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         return header[7:].strip()
+    if header.lower().startswith("basic "):
+        try:
+            decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return decoded.partition(":")[2] or None
     return request.headers.get("x-api-key")
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import Engine, and_, case, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -107,6 +108,13 @@ class JobRecord:
     @property
     def finished(self) -> int:
         return sum(self.counts.get(s, 0) for s in ("succeeded", "failed", "cancelled"))
+
+
+@dataclass(frozen=True)
+class JobSummary(JobRecord):
+    """A job as the dashboard lists it: its record (without item errors) and creation time."""
+
+    created_at: datetime | None = None
 
 
 def dialect_insert(session: Session, model: type) -> object:
@@ -375,6 +383,32 @@ class Storage:
             totals[status] = totals.get(status, 0) + 1
         return totals
 
+    def recent_jobs(self, limit: int = 10) -> list[JobSummary]:
+        """The ``limit`` newest jobs, newest first, with item counts by status."""
+        with transaction(self.engine) as session:
+            jobs = list(session.scalars(select(ScoreJob).order_by(ScoreJob.id.desc()).limit(limit)))
+            counts: dict[int, dict[str, int]] = {job.id: {} for job in jobs}
+            if jobs:
+                rows = session.execute(
+                    select(JobItem.job_id, JobItem.status, func.count())
+                    .where(JobItem.job_id.in_(list(counts)))
+                    .group_by(JobItem.job_id, JobItem.status)
+                )
+                for job_id, status, count in rows:
+                    counts[job_id][status] = int(count)
+            return [
+                JobSummary(
+                    job.id,
+                    json.loads(job.proxies),
+                    job.data_profile_id,
+                    job.init_seed,
+                    job.cancelled,
+                    counts[job.id],
+                    created_at=job.created_at,
+                )
+                for job in jobs
+            ]
+
     # -- scores ----------------------------------------------------------------------------
 
     def scores_for(
@@ -427,6 +461,28 @@ class Storage:
             )
             return [_score(row) for row in rows], int(total or 0)
 
+    def score_counts_by_profile(self) -> dict[int, int]:
+        """data profile id -> number of stored scores, for the profiles that have any."""
+        with transaction(self.engine) as session:
+            rows = session.execute(
+                select(Score.data_profile_id, func.count())
+                .group_by(Score.data_profile_id)
+                .order_by(Score.data_profile_id)
+            )
+            return {profile_id: int(count) for profile_id, count in rows}
+
+    def scored_architecture_ids(self, data_profile_id: int, seed: int) -> list[int]:
+        """Ids of the architectures with at least one score on a profile and seed, ascending."""
+        with transaction(self.engine) as session:
+            return list(
+                session.scalars(
+                    select(Score.architecture_id)
+                    .where(Score.data_profile_id == data_profile_id, Score.seed == seed)
+                    .distinct()
+                    .order_by(Score.architecture_id)
+                )
+            )
+
     def profiles_with_scores(self) -> list[int]:
         """Ids of the data profiles that have at least one score."""
         with transaction(self.engine) as session:
@@ -463,8 +519,11 @@ class Storage:
     def add_accuracies(self, items: Sequence[AccuracyRecord]) -> int:
         """Store accuracies; an identical report is stored once. Returns rows created."""
         created = 0
+        # In unique-key order, as for architectures: concurrent overlapping reports then wait
+        # for each other on the unique index instead of deadlocking (PostgreSQL).
+        ordered = sorted(set(items), key=lambda i: tuple(i.__dict__.values()))
         with transaction(self.engine) as session:
-            for chunk in _chunks(list(items)):
+            for chunk in _chunks(ordered):
                 result = session.execute(
                     dialect_insert(session, Accuracy)
                     .values([item.__dict__ for item in chunk])
@@ -498,6 +557,18 @@ class Storage:
                 select(Accuracy).where(where).order_by(Accuracy.id).limit(limit).offset(offset)
             )
             return [_accuracy(row) for row in rows], int(total or 0)
+
+    def accuracy_datasets(self) -> list[tuple[str, str, int]]:
+        """(dataset, metric, architectures with a report) for every reported pair, the most
+        reported first."""
+        count = func.count(Accuracy.architecture_id.distinct())
+        with transaction(self.engine) as session:
+            rows = session.execute(
+                select(Accuracy.dataset, Accuracy.metric, count)
+                .group_by(Accuracy.dataset, Accuracy.metric)
+                .order_by(count.desc(), Accuracy.dataset, Accuracy.metric)
+            )
+            return [(dataset, metric, int(n)) for dataset, metric, n in rows]
 
     def mean_accuracies(self, dataset: str, metric: str) -> dict[int, float]:
         """architecture id -> mean reported value for (dataset, metric)."""

@@ -1,0 +1,141 @@
+"""/v1/plots: the correlation analysis as figures (SVG or PNG), drawn by ``app.plots``."""
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from ... import plots, services
+from ..deps import ReadAccess, StorageDep
+
+router = APIRouter(prefix="/v1/plots", tags=["plots"])
+
+IMAGE_RESPONSES: dict = {
+    200: {
+        "content": {media: {} for media in plots.MEDIA_TYPES.values()},
+        "description": "the figure",
+    }
+}
+
+Dataset = Annotated[str, Query(min_length=1, max_length=64)]
+Metric = Annotated[str, Query(min_length=1, max_length=64)]
+Names = Annotated[str | None, Query(description="comma-separated; default: all")]
+Seed = Annotated[int, Query(ge=0)]
+FigureFormat = Annotated[Literal["svg", "png"], Query(alias="format")]
+
+
+def _names(value: str | None) -> list[str] | None:
+    return None if value is None else [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _image(content: bytes, fmt: str) -> Response:
+    # Figures follow the data as scores and accuracies arrive: never reuse a stored copy.
+    return Response(
+        content, media_type=plots.MEDIA_TYPES[fmt], headers={"Cache-Control": "no-cache"}
+    )
+
+
+@router.get(
+    "/scatter", response_class=Response, responses=IMAGE_RESPONSES, dependencies=[ReadAccess]
+)
+def scatter_plot(
+    storage: StorageDep,
+    dataset: Dataset,
+    name: Annotated[str, Query(min_length=1, max_length=64, description="proxy or ensemble")],
+    metric: Metric = "test_accuracy",
+    proxies: Annotated[str | None, Query(description="an ensemble's proxies; default: all")] = None,
+    profile_id: int | None = None,
+    seed: Seed = 0,
+    scale: Literal["value", "rank"] = "value",
+    fmt: FigureFormat = "svg",
+) -> Response:
+    """A proxy's or ensemble's score per architecture against its accuracy, with Spearman's
+    rho and Kendall's tau-b in the title; `scale=rank` plots score ranks, `value` the scores
+    (on a log axis when they span decades, as synflow's do)."""
+    column = services.score_column(
+        storage,
+        dataset=dataset,
+        metric=metric,
+        name=name,
+        proxies=_names(proxies),
+        profile_id=profile_id,
+        seed=seed,
+    )
+    figure = plots.scatter(
+        column.values,
+        column.truth,
+        name=name,
+        accuracy_label=f"{dataset} {metric}",
+        spearman=column.row.spearman,
+        kendall=column.row.kendall_tau_b,
+        scale=scale,
+        log_values=column.log_values,
+        fmt=fmt,
+    )
+    return _image(figure, fmt)
+
+
+@router.get(
+    "/correlations", response_class=Response, responses=IMAGE_RESPONSES, dependencies=[ReadAccess]
+)
+def correlations_plot(
+    storage: StorageDep,
+    dataset: Dataset,
+    metric: Metric = "test_accuracy",
+    proxies: Names = None,
+    ensembles: Names = None,
+    profile_id: int | None = None,
+    seed: Seed = 0,
+    bootstrap: Annotated[int, Query(ge=0, le=10_000, description="resamples for CIs")] = 1000,
+    fmt: FigureFormat = "svg",
+) -> Response:
+    """Spearman's rho and Kendall's tau-b with bootstrap 95% CIs for every proxy and
+    ensemble: the numbers of GET /v1/correlations as bars."""
+    report = services.correlations(
+        storage,
+        dataset=dataset,
+        metric=metric,
+        proxies=_names(proxies),
+        ensemble_methods=_names(ensembles),
+        profile_id=profile_id,
+        seed=seed,
+        n_resamples=bootstrap,
+    )
+    title = (
+        f"{dataset} {metric}: {report.n_architectures} architectures, "
+        f"profile {report.data_profile_id}"
+    )
+    rows = [row.model_dump() for row in report.rows]
+    return _image(plots.correlation_bars(rows, title=title, fmt=fmt), fmt)
+
+
+@router.get(
+    "/precision", response_class=Response, responses=IMAGE_RESPONSES, dependencies=[ReadAccess]
+)
+def precision_plot(
+    storage: StorageDep,
+    dataset: Dataset,
+    metric: Metric = "test_accuracy",
+    proxies: Names = None,
+    ensembles: Names = None,
+    profile_id: int | None = None,
+    seed: Seed = 0,
+    fmt: FigureFormat = "svg",
+) -> Response:
+    """Precision@k curves: the share of the true top k% that each proxy and ensemble puts
+    in its own top k%, from 1% to 50%, against a random ordering."""
+    found = services.precision_curves(
+        storage,
+        dataset=dataset,
+        metric=metric,
+        proxies=_names(proxies),
+        ensemble_methods=_names(ensembles),
+        profile_id=profile_id,
+        seed=seed,
+    )
+    title = (
+        f"precision@k, {dataset} {metric}: {found.n_architectures} architectures, "
+        f"profile {found.profile_id}"
+    )
+    figure = plots.precision_curves(found.fractions, found.curves, title=title, fmt=fmt)
+    return _image(figure, fmt)
