@@ -53,6 +53,11 @@ db_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(db_app, name="db")
+predictor_app = typer.Typer(
+    help="Learned accuracy predictors: train one on the service, show its quality.",
+    no_args_is_help=True,
+)
+app.add_typer(predictor_app, name="predictor")
 
 
 @dataclass
@@ -872,7 +877,8 @@ def search(
     batch: Annotated[int, typer.Option(min=1, help="Proposals ranked per request.")] = 25,
     proxies: Annotated[str, typer.Option(help="Comma-separated proxies.")] = DEFAULT_PROXIES,
     ensemble: Annotated[
-        Literal["log_rank", "mean_rank", "vote"], typer.Option(help="How to combine proxies.")
+        Literal["log_rank", "mean_rank", "vote", "learned"],
+        typer.Option(help="How to combine proxies; 'learned': the service's predictor."),
     ] = "log_rank",
     data: DataOption = "synthetic",
     batch_size: Annotated[int, typer.Option(min=1, help="Images in the scoring batch.")] = 64,
@@ -882,6 +888,23 @@ def search(
         bool,
         typer.Option("--random", help="Random search instead (the baseline): BUDGET random cells."),
     ] = False,
+    dataset: Annotated[
+        str | None, typer.Option(help="With --ensemble learned: the predictor's dataset.")
+    ] = None,
+    metric: Annotated[str, typer.Option(help="With --ensemble learned.")] = "test_accuracy",
+    accuracies: Annotated[
+        Path | None,
+        typer.Option(help="With --ensemble learned: CSV of true accuracies (arch_str + column)."),
+    ] = None,
+    accuracy_column: Annotated[
+        str, typer.Option(help="The --accuracies column with the values.")
+    ] = "cifar10_test",
+    retrain_every: Annotated[
+        int, typer.Option(min=1, help="With --ensemble learned: proposals between retrainings.")
+    ] = 100,
+    min_labels: Annotated[
+        int, typer.Option(min=2, help="With --ensemble learned: labels before the model.")
+    ] = 20,
 ) -> None:
     """Regularized evolution (Real et al., AAAI 2019) over NAS-Bench-201 cells.
 
@@ -890,6 +913,10 @@ def search(
     ensemble score; since it is relative to the cells ranked together, every batch of
     proposals is ranked together with the current population, and at the end all cells
     evaluated are ranked in one call to pick the best. Stops after BUDGET distinct cells.
+
+    With --ensemble learned --dataset D --accuracies FILE the service's learned predictor
+    ranks: the accuracies in FILE of the cells evaluated are reported as they come (as if
+    they had been trained), and the predictor is retrained every --retrain-every proposals.
     """
     from . import search as searching
 
@@ -898,9 +925,25 @@ def search(
     config = _data_config(data, batch_size, DEFAULT_DATA_FILE)
     with _reporting(state), state.client() as client:
         searching.check_space(space)
-        ranker = searching.service_ranker(
-            client, proxy_names, ensemble=ensemble, data=config, init_seed=seed, space=space
-        )
+        if ensemble == "learned":
+            if dataset is None or accuracies is None:
+                raise CliError("--ensemble learned needs --dataset and --accuracies")
+            ranker = searching.learning_ranker(
+                client,
+                proxy_names,
+                dataset=dataset,
+                metric=metric,
+                accuracies=_read_accuracies(accuracies, accuracy_column),
+                retrain_every=retrain_every,
+                min_labels=min_labels,
+                data=config,
+                init_seed=seed,
+                space=space,
+            )
+        else:
+            ranker = searching.service_ranker(
+                client, proxy_names, ensemble=ensemble, data=config, init_seed=seed, space=space
+            )
         with _progress() as progress:
             task = progress.add_task("proposals", total=budget)
 
@@ -951,6 +994,115 @@ def search(
     console.print(table)
     if result.stopped_early:
         console.print("stopped early: no new cell could be bred from the population")
+
+
+def _read_accuracies(path: Path, column: str) -> dict[str, float]:
+    """canonical key of each NB201 cell of a CSV (``arch_str`` column) -> its ``column``."""
+    from . import search as searching
+
+    try:
+        with open(path, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        return {searching.canonical_key(r["arch_str"]): float(r[column]) for r in rows}
+    except (OSError, KeyError, ValueError) as error:
+        raise CliError(f"{path}: cannot read arch_str and {column}: {error}") from None
+
+
+# -- learned predictors ------------------------------------------------------------------------
+
+
+def _predictor_tables(predictor: dict[str, Any]) -> list[Table]:
+    info = Table(
+        title=f"predictor {predictor['id']} (version {predictor['version']}): {predictor['status']}"
+    )
+    info.add_column("field")
+    info.add_column("value", overflow="fold")
+    fields = ["dataset", "metric", "data_profile_id", "proxies", "features", "n_labels", "mode"]
+    for name in fields:
+        value = predictor[name]
+        info.add_row(name, ", ".join(value) if isinstance(value, list) else str(value))
+    for name in ("fallback_reason", "error"):
+        if predictor.get(name):
+            info.add_row(name, predictor[name])
+    tables = [info]
+    if predictor.get("metrics"):
+        cv = Table(title="cross-validation, 5-fold")
+        cv.add_column("metric")
+        cv.add_column("value", justify="right")
+        for name in ("n", "spearman", "kendall_tau_b", "precision_at_10", "top_spearman"):
+            value = predictor["metrics"].get(name)
+            cv.add_row(name, str(value) if isinstance(value, int) else _fmt(value))
+        tables.append(cv)
+    if predictor.get("learning_curve"):
+        curve = Table(title="learning curve: held-out rho")
+        for name in ("labels", "mean", "std", "repeats"):
+            curve.add_column(name, justify="right")
+        for point in predictor["learning_curve"]:
+            curve.add_row(
+                str(point["labels"]),
+                _fmt(point["spearman_mean"]),
+                _fmt(point["spearman_std"]),
+                str(point["repeats"]),
+            )
+        tables.append(curve)
+    return tables
+
+
+def _show_predictor(state: State, predictor: dict[str, Any]) -> None:
+    if state.json:
+        _emit_json(predictor)
+        return
+    console = _stdout()
+    for table in _predictor_tables(predictor):
+        console.print(table)
+
+
+@predictor_app.command("train")
+def predictor_train(
+    ctx: typer.Context,
+    dataset: Annotated[str, typer.Option(help="Dataset of the accuracies to learn.")],
+    metric: Annotated[str, typer.Option(help="Metric of the accuracies.")] = "test_accuracy",
+    proxies: Annotated[
+        str | None, typer.Option(help="Comma-separated proxies (default: all with scores).")
+    ] = None,
+    features: Annotated[
+        Literal["proxies", "proxies+encoding"], typer.Option(help="Feature set.")
+    ] = "proxies+encoding",
+    profile: Annotated[
+        int | None, typer.Option(help="Data profile id (default: the only one with scores).")
+    ] = None,
+    seed: Annotated[int, typer.Option(min=0, help="Init seed of the scores.")] = 0,
+    min_labels: Annotated[int, typer.Option(min=2, help="Fewer labels: the fallback.")] = 20,
+    wait: Annotated[bool, typer.Option(help="Wait until it is trained, then show it.")] = False,
+) -> None:
+    """Train a learned predictor on the service (a job: a worker trains it) and print it."""
+    state = _state(ctx)
+    with _reporting(state), state.client() as client:
+        predictor = client.train_predictor(
+            dataset,
+            metric,
+            proxies=_names(proxies) if proxies else None,
+            features=features,
+            profile_id=profile,
+            init_seed=seed,
+            min_labels=min_labels,
+            wait=wait,
+        )
+    _show_predictor(state, predictor)
+    if predictor["status"] == "failed":
+        raise typer.Exit(1)
+
+
+@predictor_app.command("show")
+def predictor_show(
+    ctx: typer.Context,
+    predictor_id: Annotated[int, typer.Argument(help="The predictor's id.")],
+) -> None:
+    """Show a predictor: its state, cross-validated metrics and learning curve."""
+    state = _state(ctx)
+    with _reporting(state), state.client() as client:
+        predictor = client.predictor(predictor_id)
+    _show_predictor(state, predictor)
 
 
 def main() -> None:

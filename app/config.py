@@ -45,6 +45,12 @@ class Settings(BaseSettings):
         default=None, ge=1, description="CPU threads per worker (default: torch's choice)"
     )
     rank_wait_seconds: float = Field(default=30.0, ge=0)
+    predictor_retrain_labels: int | None = Field(
+        default=None,
+        ge=1,
+        description="queue a retrain of the latest predictor of a dataset after this many "
+        "newly labelled architectures (None: only on request)",
+    )
     data_dir: str | None = Field(
         default=None, description="folder with cifar10_sample.npz / CIFAR pickles for profiles"
     )

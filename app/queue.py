@@ -9,10 +9,16 @@ SQLite runs the same statements under its single-writer lock (``BEGIN IMMEDIATE`
 
 Item states: queued -> running -> succeeded | failed | cancelled (running -> queued on a
 retryable error or a graceful release).
+
+Learned predictors are trained by the same workers, when no item is claimable: a queued
+``predictors`` row (or a running one whose lease expired) is claimed the same way, one at a
+time, and finished guarded by the lease holder. (Training takes seconds, well within a
+lease, so its lease is not renewed by the heartbeat.)
 """
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from collections.abc import Sequence
@@ -20,7 +26,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, and_, delete, or_, select, update
 
-from .db.models import JobItem, Score, ScoreJob, Worker
+from .db.models import JobItem, Predictor, Score, ScoreJob, Worker
 from .db.session import db_epoch, transaction
 from .db.storage import ScoreRecord, dialect_insert
 
@@ -90,11 +96,22 @@ class JobQueue:
                     error=f"lease expired {self.max_attempts} times: the worker was lost",
                 )
             )
+            # An item whose lease expired is handed out alone: it may be what killed its
+            # worker, and in a batch it would take its batch-mates' attempts down with it
+            # (a poisoned item failed innocent items "lease expired N times").
+            orphan = session.scalar(
+                select(JobItem.id)
+                .where(expired, JobItem.job_id.not_in(cancelled_jobs))
+                .order_by(JobItem.id)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            )
             candidates = (
                 select(JobItem.id)
                 .where(
-                    or_(JobItem.status == "queued", expired),
-                    JobItem.job_id.not_in(cancelled_jobs),
+                    JobItem.id == orphan
+                    if orphan is not None
+                    else and_(JobItem.status == "queued", JobItem.job_id.not_in(cancelled_jobs))
                 )
                 .order_by(JobItem.id)
                 .limit(limit)
@@ -218,3 +235,82 @@ class JobQueue:
                 .values([score.__dict__ for score in ordered])
                 .on_conflict_do_nothing()
             )
+
+
+@dataclass(frozen=True)
+class TrainedPredictor:
+    """What training stores on a predictor row."""
+
+    n_reported: int
+    n_labels: int
+    mode: str
+    fallback_reason: str | None
+    metrics: dict
+    learning_curve: list
+    oof: dict[int, float]
+    model: bytes
+
+
+class PredictorQueue:
+    """Claim and finish queued predictor trainings for one worker id."""
+
+    def __init__(self, engine: Engine, worker_id: str, lease_seconds: float) -> None:
+        self.engine = engine
+        self.worker_id = worker_id
+        self.lease_seconds = lease_seconds
+
+    def claim(self) -> int | None:
+        """Lease one queued predictor (or a running one whose lease expired); its id."""
+        with transaction(self.engine) as session:
+            now = db_epoch()
+            expired = and_(Predictor.status == "running", Predictor.lease_expires_at < now)
+            candidate = (
+                select(Predictor.id)
+                .where(or_(Predictor.status == "queued", expired))
+                .order_by(Predictor.id)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            )
+            return session.execute(
+                update(Predictor)
+                .where(Predictor.id.in_(candidate.scalar_subquery()))
+                .values(
+                    status="running",
+                    lease_owner=self.worker_id,
+                    lease_expires_at=now + self.lease_seconds,
+                )
+                .returning(Predictor.id)
+            ).scalar()
+
+    def _guarded(self, predictor_id: int) -> object:
+        return update(Predictor).where(
+            Predictor.id == predictor_id,
+            Predictor.lease_owner == self.worker_id,
+            Predictor.status == "running",
+        )
+
+    def succeed(self, predictor_id: int, result: TrainedPredictor) -> bool:
+        """Store a trained predictor; False if this worker no longer holds its lease."""
+        with transaction(self.engine) as session:
+            statement = self._guarded(predictor_id).values(
+                status="succeeded",
+                lease_owner=None,
+                error=None,
+                n_reported=result.n_reported,
+                n_labels=result.n_labels,
+                mode=result.mode,
+                fallback_reason=result.fallback_reason,
+                metrics=json.dumps(result.metrics),
+                learning_curve=json.dumps(result.learning_curve),
+                oof=json.dumps({str(k): v for k, v in result.oof.items()}),
+                model=result.model,
+            )
+            return session.execute(statement).rowcount == 1
+
+    def fail(self, predictor_id: int, error: str) -> bool:
+        """Record why training failed; False if this worker no longer holds its lease."""
+        with transaction(self.engine) as session:
+            statement = self._guarded(predictor_id).values(
+                status="failed", lease_owner=None, error=error
+            )
+            return session.execute(statement).rowcount == 1

@@ -271,3 +271,73 @@ def service_ranker(
         return [by_id.get(a.id) for a in stored]
 
     return rank
+
+
+def learning_ranker(
+    client: Any,
+    proxies: Sequence[str],
+    *,
+    dataset: str,
+    accuracies: Mapping[str, float],
+    metric: str = "test_accuracy",
+    retrain_every: int = 100,
+    min_labels: int = 20,
+    data: Mapping[str, Any] | None = None,
+    init_seed: int = 0,
+    space: str = "nb201",
+    poll_seconds: float = 0.5,
+) -> RankFn:
+    """A ``rank`` function with the service's learned predictor (``ensemble="learned"``).
+
+    ``accuracies`` maps the canonical key of a cell (:func:`canonical_key`) to its true
+    accuracy, e.g. from a benchmark table. Every call scores the specs, reports the
+    accuracies of those found in ``accuracies`` (once each, as ``dataset``/``metric``), and
+    retrains the predictor whenever ``retrain_every`` proposals were ranked since the last
+    training (and at the first call). Until a predictor exists (training needs 5 labelled
+    cells) the ``log_rank`` ensemble ranks.
+    """
+    state: dict[str, Any] = {"since": 0, "predictor": None, "reported": set()}
+
+    def rank(specs: Sequence[str]) -> list[float | None]:
+        stored = client.submit([{"space": space, "spec": s} for s in specs])
+        ids = list(dict.fromkeys(a.id for a in stored))
+        job = client.score(ids, proxies, data=data, init_seed=init_seed, wait=True)
+        reports = [
+            {"architecture": a.id, "dataset": dataset, "metric": metric, "value": value}
+            for s, a in zip(specs, stored, strict=True)
+            if a.id not in state["reported"]
+            and (value := accuracies.get(canonical_key(s))) is not None
+        ]
+        if reports:
+            client.add_accuracies(reports)
+            state["reported"].update(r["architecture"] for r in reports)
+        state["since"] += len(specs)
+        if state["predictor"] is None or state["since"] >= retrain_every:
+            state["since"] = 0
+            trained = client.train_predictor(
+                dataset,
+                metric,
+                proxies=proxies,
+                profile_id=job.data_profile_id,
+                init_seed=init_seed,
+                min_labels=min_labels,
+                space=space,
+                poll_seconds=poll_seconds,
+            )
+            if trained["status"] == "succeeded":
+                state["predictor"] = trained
+        learned = state["predictor"] is not None
+        ranking = client.rank(
+            ids,
+            proxies,
+            ensemble="learned" if learned else "log_rank",
+            data=data,
+            init_seed=init_seed,
+            dataset=dataset if learned else None,
+            metric=metric,
+            poll_seconds=poll_seconds,
+        )
+        by_id = {r.architecture_id: r.score for r in ranking}
+        return [by_id.get(a.id) for a in stored]
+
+    return rank

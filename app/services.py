@@ -17,8 +17,10 @@ import numpy as np
 
 from zero_cost import ensemble as ensembles
 from zero_cost import metrics, spaces
+from zero_cost import predictor as predictor_module
 from zero_cost import proxies as proxy_registry
 
+from . import learned
 from .api.errors import ApiError, not_found
 from .api.schemas import (
     AccuracyBatchOut,
@@ -31,6 +33,10 @@ from .api.schemas import (
     CorrelationsOut,
     DataProfileOut,
     ItemError,
+    LearningCurvePoint,
+    PredictorIn,
+    PredictorList,
+    PredictorOut,
     RankedCandidate,
     RankIn,
     RankOut,
@@ -45,6 +51,8 @@ from .db.storage import (
     ArchitectureRecord,
     JobRecord,
     NewArchitecture,
+    PredictorConfig,
+    PredictorRecord,
     ProfileRecord,
     Storage,
 )
@@ -57,6 +65,7 @@ from .profiles import (
     load_batch,
     profile_key,
 )
+from .queue import TrainedPredictor
 
 # -- architectures ---------------------------------------------------------------------------
 
@@ -289,7 +298,11 @@ def add_accuracies(
         AccuracyRecord(a, i.dataset, i.metric, i.value, i.epochs, i.source)
         for a, i in zip(ids, items, strict=True)
     ]
-    return AccuracyBatchOut(created=storage.add_accuracies(records), architecture_ids=ids)
+    created = storage.add_accuracies(records)
+    if settings.predictor_retrain_labels and created:
+        for dataset, metric in sorted({(i.dataset, i.metric) for i in items}):
+            _retrain_if_due(storage, settings.predictor_retrain_labels, dataset, metric)
+    return AccuracyBatchOut(created=created, architecture_ids=ids)
 
 
 # -- scores as a population ----------------------------------------------------------------------
@@ -331,6 +344,9 @@ def rank(storage: Storage, settings: Settings, body: RankIn) -> RankOut:
     refs = resolve_architectures(storage, settings, body.candidates, "candidates")
     ids = list(dict.fromkeys(refs))
     profile = resolve_profile(storage, settings, body.data)
+    predictor = None
+    if body.ensemble == "learned":
+        predictor = _rank_predictor(storage, body, profile.id, versions)
     table, complete = _score_table(storage, ids, profile.id, body.init_seed, versions)
     job_id = None
     if not complete.all():
@@ -347,7 +363,12 @@ def rank(storage: Storage, settings: Settings, body: RankIn) -> RankOut:
     scored = ~np.isnan(values).all(axis=1)
     combined = np.full(len(ids), np.nan)
     if scored.any():
-        combined[scored] = _ensemble(body.ensemble, {k: v[scored] for k, v in table.items()})
+        columns = {k: v[scored] for k, v in table.items()}
+        if predictor is None:
+            combined[scored] = _ensemble(body.ensemble, columns)
+        else:
+            scored_ids = [a for a, keep in zip(ids, scored, strict=True) if keep]
+            combined[scored] = _learned_scores(storage, predictor, scored_ids, columns)
     order = sorted(
         range(len(ids)), key=lambda i: (np.isnan(combined[i]), -np.nan_to_num(combined[i]), i)
     )
@@ -365,6 +386,8 @@ def rank(storage: Storage, settings: Settings, body: RankIn) -> RankOut:
         job_id=job_id,
         data_profile_id=profile.id,
         ranking=ranking,
+        predictor_id=None if predictor is None else predictor.id,
+        note=None if predictor is None else _predictor_note(predictor),
     )
 
 
@@ -475,6 +498,14 @@ def correlations(
         _correlation_row(name, kind, values, found.truth, n_resamples)
         for name, kind, values in _columns(found, methods)
     ]
+    predictor = storage.latest_predictor(
+        dataset=dataset, metric=metric, data_profile_id=found.profile_id, seed=seed
+    )
+    if predictor is not None and predictor.oof:
+        # Out-of-fold predictions only: each made by a model that never saw that architecture.
+        oof = [predictor.oof.get(a) for a in found.architecture_ids]
+        values = np.array([math.nan if v is None else v for v in oof], dtype=float)
+        rows.append(_correlation_row("learned", "learned", values, found.truth, n_resamples))
     return CorrelationsOut(
         dataset=dataset,
         metric=metric,
@@ -483,6 +514,174 @@ def correlations(
         n_architectures=len(found.architecture_ids),
         rows=rows,
     )
+
+
+# -- learned predictors --------------------------------------------------------------------------
+
+
+def predictor_out(record: PredictorRecord) -> PredictorOut:
+    """A predictor as the API shows it: never its model bytes or out-of-fold predictions."""
+    config = record.config
+    return PredictorOut(
+        id=record.id,
+        version=record.version,
+        status=record.status,
+        error=record.error,
+        dataset=config.dataset,
+        metric=config.metric,
+        data_profile_id=config.data_profile_id,
+        init_seed=config.seed,
+        space=config.space,
+        proxies=list(config.proxies),
+        features=config.features,
+        min_labels=config.min_labels,
+        n_labels=record.n_labels,
+        mode=record.mode,
+        fallback_reason=record.fallback_reason,
+        metrics=record.metrics,
+        learning_curve=(
+            None
+            if record.learning_curve is None
+            else [LearningCurvePoint(**point) for point in record.learning_curve]
+        ),
+        created_at=record.created_at,
+    )
+
+
+def create_predictor(storage: Storage, body: PredictorIn) -> PredictorOut:
+    """Queue the training of a predictor (the next version of its configuration); a worker
+    trains it from the scores and accuracies stored when it starts."""
+    profile_id = _scored_profile(storage, body.profile_id)
+    names = body.proxies or storage.proxies_with_scores(profile_id)
+    if not names:
+        message = f"proxies: data profile {profile_id} has no scores to learn from"
+        raise ApiError(422, "proxies_required", message, "proxies")
+    versions = proxy_versions(names)
+    if body.features == "proxies+encoding":
+        try:
+            predictor_module.encoding_names(body.space)
+        except KeyError as error:
+            raise ApiError(422, "unknown_space", str(error.args[0]), "space") from None
+    config = PredictorConfig(
+        dataset=body.dataset,
+        metric=body.metric,
+        data_profile_id=profile_id,
+        seed=body.init_seed,
+        space=body.space,
+        proxies=tuple(sorted(name for name, _ in versions)),
+        features=body.features,
+        min_labels=body.min_labels,
+    )
+    return predictor_out(storage.get_predictor(storage.create_predictor(config)))
+
+
+def get_predictor(storage: Storage, predictor_id: int) -> PredictorOut:
+    record = storage.get_predictor(predictor_id)
+    if record is None:
+        raise not_found("predictor", predictor_id)
+    return predictor_out(record)
+
+
+def list_predictors(
+    storage: Storage, dataset: str | None, metric: str | None, limit: int
+) -> PredictorList:
+    records = storage.list_predictors(dataset=dataset, metric=metric, limit=limit)
+    return PredictorList(data=[predictor_out(r) for r in records])
+
+
+def train_predictor(storage: Storage, predictor_id: int) -> TrainedPredictor:
+    """Train a stored predictor on the architectures of its space that have an accuracy and
+    a score on its profile (the worker calls this, then stores the result).
+
+    Raises:
+        ApiError, ValueError: nothing to train on (the predictor is then failed).
+    """
+    record = storage.get_predictor(predictor_id)
+    config = record.config
+    n_reported = storage.labelled_count(config.dataset, config.metric)
+    found = population(
+        storage,
+        dataset=config.dataset,
+        metric=config.metric,
+        proxies=config.proxies,
+        profile_id=config.data_profile_id,
+        seed=config.seed,
+    )
+    architectures = storage.get_architectures(found.architecture_ids)
+    keep = np.array(
+        [architectures[a].space == config.space for a in found.architecture_ids], dtype=bool
+    )
+    ids = [a for a, k in zip(found.architecture_ids, keep, strict=True) if k]
+    specs = [json.loads(architectures[a].spec) for a in ids]
+    table = {name: values[keep] for name, values in found.table.items()}
+    x = learned.features(config.features, config.space, table, specs)
+    return learned.train(x, found.truth[keep], ids, config.min_labels, n_reported)
+
+
+def _retrain_if_due(storage: Storage, threshold: int, dataset: str, metric: str) -> None:
+    """Queue a new version of the latest predictor for (dataset, metric) once ``threshold``
+    architectures got their first accuracy since it was trained (ZC_PREDICTOR_RETRAIN_LABELS)."""
+    latest = storage.latest_predictor(dataset=dataset, metric=metric)
+    if latest is None or latest.n_reported is None or storage.pending_predictor(latest.config):
+        return
+    if storage.labelled_count(dataset, metric) - latest.n_reported >= threshold:
+        storage.create_predictor(latest.config)
+
+
+def _rank_predictor(
+    storage: Storage, body: RankIn, profile_id: int, versions: Sequence[tuple[str, str]]
+) -> PredictorRecord:
+    """The predictor ``ensemble='learned'`` ranks with."""
+    if body.dataset is None:
+        message = "dataset: required with ensemble 'learned' (the predictor's dataset)"
+        raise ApiError(422, "dataset_required", message, "dataset")
+    proxies = sorted(name for name, _ in versions)
+    record = storage.latest_predictor(
+        dataset=body.dataset,
+        metric=body.metric,
+        data_profile_id=profile_id,
+        seed=body.init_seed,
+        proxies=proxies,
+    )
+    if record is None:
+        message = (
+            f"dataset: no trained predictor for dataset {body.dataset!r}, metric "
+            f"{body.metric!r}, data profile {profile_id}, seed {body.init_seed} and proxies "
+            f"{', '.join(proxies)}; train one with POST /v1/predictors"
+        )
+        raise ApiError(422, "no_predictor", message, "dataset")
+    return record
+
+
+def _learned_scores(
+    storage: Storage,
+    record: PredictorRecord,
+    architecture_ids: Sequence[int],
+    table: dict[str, np.ndarray],
+) -> np.ndarray:
+    """The predictor's predicted accuracy quantile of each architecture."""
+    config = record.config
+    architectures = storage.get_architectures(architecture_ids)
+    specs = []
+    for a in architecture_ids:
+        if config.features == "proxies+encoding" and architectures[a].space != config.space:
+            message = (
+                f"candidates: architecture {a} is in space {architectures[a].space!r}; "
+                f"predictor {record.id} encodes {config.space!r}"
+            )
+            raise ApiError(422, "space_mismatch", message, "candidates")
+        specs.append(json.loads(architectures[a].spec))
+    x = learned.features(config.features, config.space, table, specs)
+    database = storage.engine.url.render_as_string(hide_password=True)
+    model = learned.load(database, record.id, lambda: storage.predictor_model(record.id))
+    return model.predict(x)
+
+
+def _predictor_note(record: PredictorRecord) -> str:
+    name = f"predictor {record.id} (version {record.version}, {record.n_labels} labels)"
+    if record.mode == "fallback":
+        return f"{name} is in fallback mode: {record.fallback_reason}"
+    return f"ranked by learned {name}"
 
 
 # -- figures and the dashboard -------------------------------------------------------------------

@@ -23,10 +23,11 @@ import torch
 from zero_cost import proxies as proxy_registry
 from zero_cost import spaces
 
+from . import services
 from .config import Settings, get_settings
 from .db.session import DatabaseUnavailable, make_engine
 from .db.storage import Storage
-from .queue import ClaimedItem, JobQueue
+from .queue import ClaimedItem, JobQueue, PredictorQueue
 from .scoring import ItemRefused, ItemScorer, Limits, pick_device
 
 log = logging.getLogger("zero_cost.worker")
@@ -48,6 +49,7 @@ class Worker:
         self.queue = JobQueue(
             self.engine, self.worker_id, settings.lease_seconds, settings.max_attempts
         )
+        self.predictors = PredictorQueue(self.engine, self.worker_id, settings.lease_seconds)
         if settings.torch_threads:
             torch.set_num_threads(settings.torch_threads)
         self.device = pick_device(settings.device)
@@ -72,7 +74,8 @@ class Worker:
                     self.stop.wait(self.settings.poll_seconds * 4)
                     continue
                 if not claimed:
-                    self.stop.wait(self.settings.poll_seconds)
+                    if not self._train_predictor():
+                        self.stop.wait(self.settings.poll_seconds)
                     continue
                 for item in claimed:
                     if self.stop.is_set():
@@ -117,6 +120,30 @@ class Worker:
             self._until_database(lambda: self.queue.fail(item, message, retry=True, scores=stored))
             return
         self._until_database(lambda: self.queue.complete(item, stored))
+
+    def _train_predictor(self) -> bool:
+        """Train one queued learned predictor, when there is one (scoring comes first).
+        Returns whether one was claimed."""
+        try:
+            predictor_id = self.predictors.claim()
+        except DatabaseUnavailable as error:
+            log.warning("database unavailable: %s", error)
+            return False
+        if predictor_id is None:
+            return False
+        try:
+            result = services.train_predictor(self.storage, predictor_id)
+        except DatabaseUnavailable as error:
+            log.warning("database unavailable while training predictor %d: %s", predictor_id, error)
+            return True  # the lease expires and the predictor is reclaimed
+        except Exception as error:  # noqa: BLE001  (any fault of the training is recorded)
+            message = getattr(error, "message", None) or f"{type(error).__name__}: {error}"
+            log.warning("predictor %d failed: %s", predictor_id, message)
+            self._until_database(lambda: self.predictors.fail(predictor_id, message))
+            return True
+        self._until_database(lambda: self.predictors.succeed(predictor_id, result))
+        log.info("predictor %d trained (%s)", predictor_id, result.mode)
+        return True
 
     def _record_failure(self, item: ClaimedItem, error: Exception) -> None:
         message = f"{type(error).__name__}: {error}"

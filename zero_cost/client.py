@@ -52,6 +52,7 @@ class Job:
     total: int
     counts: dict[str, int]
     errors: list[dict] = field(default_factory=list)
+    data_profile_id: int | None = None
 
     @property
     def finished(self) -> int:
@@ -216,6 +217,8 @@ class Client:
         init_seed: int = 0,
         wait: bool = True,
         poll_seconds: float = 0.5,
+        dataset: str | None = None,
+        metric: str = "test_accuracy",
     ) -> list[RankedCandidate]:
         """Candidates best-first by the ensemble of their proxy scores.
 
@@ -232,6 +235,8 @@ class Client:
         }
         if data is not None:
             body["data"] = dict(data)
+        if dataset is not None:  # ensemble="learned": the predictor's dataset and metric
+            body.update(dataset=dataset, metric=metric)
         answer = self.request("POST", "/v1/rank", json=body).json()
         if wait and not answer["complete"] and answer["job_id"] is not None:
             self.wait(answer["job_id"], poll_seconds)
@@ -268,6 +273,62 @@ class Client:
             params["profile_id"] = profile_id
         return self.request("GET", "/v1/correlations", params=params).json()
 
+    # -- learned predictors --------------------------------------------------------------------
+
+    def train_predictor(
+        self,
+        dataset: str,
+        metric: str = "test_accuracy",
+        *,
+        proxies: Sequence[str] | None = None,
+        features: str = "proxies+encoding",
+        profile_id: int | None = None,
+        init_seed: int = 0,
+        min_labels: int = 20,
+        space: str = "nb201",
+        wait: bool = True,
+        poll_seconds: float = 0.5,
+        timeout: float | None = None,
+    ) -> dict:
+        """Queue the training of a predictor (the next version of that configuration); with
+        ``wait``, poll until it succeeded or failed. Returns the predictor."""
+        body: dict[str, Any] = {
+            "dataset": dataset,
+            "metric": metric,
+            "features": features,
+            "init_seed": init_seed,
+            "min_labels": min_labels,
+            "space": space,
+        }
+        if proxies:
+            body["proxies"] = list(proxies)
+        if profile_id is not None:
+            body["profile_id"] = profile_id
+        predictor = self.request("POST", "/v1/predictors", json=body).json()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while wait and predictor["status"] in {"queued", "running"}:
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"predictor {predictor['id']} still {predictor['status']}")
+            time.sleep(poll_seconds)
+            predictor = self.predictor(predictor["id"])
+        return predictor
+
+    def predictor(self, predictor_id: int) -> dict:
+        """A predictor: status, cross-validated metrics and learning curve."""
+        return self.request("GET", f"/v1/predictors/{predictor_id}").json()
+
+    def predictors(self, dataset: str | None = None, metric: str | None = None) -> list[dict]:
+        """Predictors, the newest first."""
+        params = {k: v for k, v in {"dataset": dataset, "metric": metric}.items() if v}
+        return self.request("GET", "/v1/predictors", params=params).json()["data"]
+
 
 def _job(body: dict) -> Job:
-    return Job(body["id"], body["status"], body["total"], body["counts"], body["errors"])
+    return Job(
+        body["id"],
+        body["status"],
+        body["total"],
+        body["counts"],
+        body["errors"],
+        body.get("data_profile_id"),
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, JsonValue, Tag
@@ -164,10 +165,16 @@ class DataProfileOut(BaseModel):
 class RankIn(_In):
     candidates: Annotated[list[ArchitectureRef], Field(min_length=1, max_length=ItemLimit)]
     proxies: Annotated[list[Name], Field(min_length=1, max_length=32)]
-    ensemble: Literal["vote", "mean_rank", "log_rank"] = "log_rank"
+    ensemble: Literal["vote", "mean_rank", "log_rank", "learned"] = Field(
+        default="log_rank",
+        description="'learned': the latest succeeded predictor for (dataset, metric), this "
+        "data profile and seed, trained on exactly these proxies",
+    )
     data: DataConfig = Field(default_factory=SyntheticData)
     init_seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
     wait: bool = Field(default=False, description="block (bounded) until all are scored")
+    dataset: Name | None = Field(default=None, description="with ensemble 'learned' only")
+    metric: Name = Field(default="test_accuracy", description="with ensemble 'learned' only")
 
 
 class RankedCandidate(BaseModel):
@@ -182,11 +189,13 @@ class RankOut(BaseModel):
     job_id: int | None
     data_profile_id: int
     ranking: list[RankedCandidate]
+    predictor_id: int | None = Field(default=None, description="with ensemble 'learned'")
+    note: str | None = Field(default=None, description="e.g. the predictor is in fallback mode")
 
 
 class CorrelationRow(BaseModel):
     name: str
-    kind: Literal["proxy", "ensemble"]
+    kind: Literal["proxy", "ensemble", "learned"]
     n: int
     spearman: float | None
     kendall_tau_b: float | None
@@ -205,3 +214,58 @@ class CorrelationsOut(BaseModel):
     seed: int
     n_architectures: int
     rows: list[CorrelationRow]
+
+
+class PredictorIn(_In):
+    """Train a learned predictor (a new version of its configuration)."""
+
+    dataset: Name
+    metric: Name = "test_accuracy"
+    profile_id: Annotated[int | None, Field(ge=1)] = Field(
+        default=None, description="data profile of the scores; default: the only one with scores"
+    )
+    proxies: Annotated[list[Name] | None, Field(min_length=1, max_length=32)] = Field(
+        default=None, description="default: every proxy with scores on the profile"
+    )
+    features: Literal["proxies", "proxies+encoding"] = "proxies+encoding"
+    space: Name = "nb201"
+    init_seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
+    min_labels: Annotated[int, Field(ge=2, le=1_000_000)] = Field(
+        default=20, description="fewer labelled architectures: the label-free fallback"
+    )
+
+
+class LearningCurvePoint(BaseModel):
+    labels: int
+    spearman_mean: float | None
+    spearman_std: float | None
+    repeats: int
+
+
+class PredictorOut(BaseModel):
+    """A predictor's configuration, state and out-of-sample quality (never its model)."""
+
+    id: int
+    version: int
+    status: Literal["queued", "running", "succeeded", "failed"]
+    error: str | None
+    dataset: str
+    metric: str
+    data_profile_id: int
+    init_seed: int
+    space: str
+    proxies: list[str]
+    features: str
+    min_labels: int
+    n_labels: int | None = Field(description="labelled architectures it was trained on")
+    mode: Literal["model", "fallback"] | None
+    fallback_reason: str | None
+    metrics: dict[str, Any] | None = Field(description="5-fold cross-validated")
+    learning_curve: list[LearningCurvePoint] | None = Field(
+        description="held-out Spearman rho by number of training labels"
+    )
+    created_at: datetime | None
+
+
+class PredictorList(BaseModel):
+    data: list[PredictorOut]

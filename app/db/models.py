@@ -163,3 +163,58 @@ class Worker(Base):
     started_at: Mapped[float] = mapped_column(Float)
     heartbeat_at: Mapped[float] = mapped_column(Float)
     items_done: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+PREDICTOR_STATUSES = ("queued", "running", "succeeded", "failed")
+
+
+class Predictor(Base):
+    """A learned accuracy predictor, trained by a worker from the stored scores and
+    accuracies; versioned per (dataset, metric, profile, seed, space, proxies, features).
+
+    ``model`` is ``zero_cost.predictor.Predictor.to_bytes()`` (an ``.npz`` of the training
+    data, never a pickle), written and read only by the service. ``oof`` maps architecture
+    id -> out-of-fold prediction; ``n_reported`` is how many architectures had an accuracy
+    for (dataset, metric) when training started (for automatic retraining).
+    """
+
+    __tablename__ = "predictors"
+    __table_args__ = (
+        UniqueConstraint(
+            "dataset",
+            "metric",
+            "data_profile_id",
+            "seed",
+            "space",
+            "proxies",
+            "features",
+            "version",
+            name="uq_predictors_version",
+        ),
+        Index("ix_predictors_dataset_metric", "dataset", "metric"),
+        Index("ix_predictors_claim", "status", "lease_expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset: Mapped[str] = mapped_column(String(64))
+    metric: Mapped[str] = mapped_column(String(64))
+    data_profile_id: Mapped[int] = mapped_column(ForeignKey("data_profiles.id"))
+    seed: Mapped[int] = mapped_column(BigInteger)
+    space: Mapped[str] = mapped_column(String(32))
+    proxies: Mapped[str] = mapped_column(Text, doc="JSON list of proxy names")
+    features: Mapped[str] = mapped_column(String(32), doc="'proxies' or 'proxies+encoding'")
+    min_labels: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    lease_expires_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    n_reported: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    n_labels: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    mode: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    fallback_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    metrics: Mapped[str | None] = mapped_column(Text, nullable=True, doc="JSON")
+    learning_curve: Mapped[str | None] = mapped_column(Text, nullable=True, doc="JSON")
+    oof: Mapped[str | None] = mapped_column(Text, nullable=True, doc="JSON {id: prediction}")
+    model: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -17,9 +17,19 @@ from datetime import datetime
 
 from sqlalchemy import Engine, and_, case, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .models import Accuracy, Architecture, DataProfile, JobItem, Score, ScoreJob, Worker
+from .models import (
+    Accuracy,
+    Architecture,
+    DataProfile,
+    JobItem,
+    Predictor,
+    Score,
+    ScoreJob,
+    Worker,
+)
 from .session import db_epoch, transaction
 
 CHUNK = 500  # rows per IN (...) list or multi-row INSERT
@@ -115,6 +125,70 @@ class JobSummary(JobRecord):
     """A job as the dashboard lists it: its record (without item errors) and creation time."""
 
     created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PredictorConfig:
+    """What a predictor is trained for: its versions are numbered per distinct config."""
+
+    dataset: str
+    metric: str
+    data_profile_id: int
+    seed: int
+    space: str
+    proxies: tuple[str, ...]
+    features: str
+    min_labels: int
+
+
+@dataclass(frozen=True)
+class PredictorRecord:
+    """A stored predictor without its model bytes (``Storage.predictor_model``)."""
+
+    id: int
+    config: PredictorConfig
+    version: int
+    status: str
+    error: str | None
+    n_reported: int | None
+    n_labels: int | None
+    mode: str | None
+    fallback_reason: str | None
+    metrics: dict | None
+    learning_curve: list | None
+    oof: dict[int, float] | None
+    created_at: datetime | None
+
+
+def _predictor(row: Predictor) -> PredictorRecord:
+    def loads(text: str | None) -> object:
+        return None if text is None else json.loads(text)
+
+    oof = loads(row.oof)
+    return PredictorRecord(
+        id=row.id,
+        config=PredictorConfig(
+            row.dataset,
+            row.metric,
+            row.data_profile_id,
+            row.seed,
+            row.space,
+            tuple(json.loads(row.proxies)),
+            row.features,
+            row.min_labels,
+        ),
+        version=row.version,
+        status=row.status,
+        error=row.error,
+        n_reported=row.n_reported,
+        n_labels=row.n_labels,
+        mode=row.mode,
+        fallback_reason=row.fallback_reason,
+        metrics=loads(row.metrics),
+        learning_curve=loads(row.learning_curve),
+        oof=None if oof is None else {int(k): v for k, v in oof.items()},
+        created_at=row.created_at,
+    )
 
 
 def dialect_insert(session: Session, model: type) -> object:
@@ -609,3 +683,118 @@ class Storage:
                 }
                 for w in rows
             ]
+
+    # -- learned predictors ----------------------------------------------------------------
+
+    def create_predictor(self, config: PredictorConfig) -> int:
+        """Queue a predictor for training: the next version of its config. Returns its id."""
+        for attempt in range(5):
+            try:
+                with transaction(self.engine) as session:
+                    same = self._predictor_config(config)
+                    latest = session.scalar(select(func.max(Predictor.version)).where(*same))
+                    row = Predictor(
+                        dataset=config.dataset,
+                        metric=config.metric,
+                        data_profile_id=config.data_profile_id,
+                        seed=config.seed,
+                        space=config.space,
+                        proxies=json.dumps(list(config.proxies)),
+                        features=config.features,
+                        min_labels=config.min_labels,
+                        version=(latest or 0) + 1,
+                        status="queued",
+                    )
+                    session.add(row)
+                    session.flush()
+                    return row.id
+            except IntegrityError:  # a concurrent request took the version: number again
+                if attempt == 4:
+                    raise
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _predictor_config(config: PredictorConfig) -> list:
+        return [
+            Predictor.dataset == config.dataset,
+            Predictor.metric == config.metric,
+            Predictor.data_profile_id == config.data_profile_id,
+            Predictor.seed == config.seed,
+            Predictor.space == config.space,
+            Predictor.proxies == json.dumps(list(config.proxies)),
+            Predictor.features == config.features,
+        ]
+
+    def get_predictor(self, predictor_id: int) -> PredictorRecord | None:
+        with transaction(self.engine) as session:
+            row = session.get(Predictor, predictor_id)
+            return None if row is None else _predictor(row)
+
+    def list_predictors(
+        self, *, dataset: str | None = None, metric: str | None = None, limit: int = 100
+    ) -> list[PredictorRecord]:
+        """Predictors matching the filters, the newest first."""
+        conditions = []
+        if dataset is not None:
+            conditions.append(Predictor.dataset == dataset)
+        if metric is not None:
+            conditions.append(Predictor.metric == metric)
+        with transaction(self.engine) as session:
+            rows = session.scalars(
+                select(Predictor)
+                .where(and_(True, *conditions))
+                .order_by(Predictor.id.desc())
+                .limit(limit)
+            )
+            return [_predictor(row) for row in rows]
+
+    def latest_predictor(
+        self,
+        *,
+        dataset: str,
+        metric: str,
+        data_profile_id: int | None = None,
+        seed: int | None = None,
+        proxies: Sequence[str] | None = None,
+        succeeded: bool = True,
+    ) -> PredictorRecord | None:
+        """The newest predictor matching the filters (only succeeded ones by default)."""
+        conditions = [Predictor.dataset == dataset, Predictor.metric == metric]
+        if data_profile_id is not None:
+            conditions.append(Predictor.data_profile_id == data_profile_id)
+        if seed is not None:
+            conditions.append(Predictor.seed == seed)
+        if proxies is not None:
+            conditions.append(Predictor.proxies == json.dumps(list(proxies)))
+        if succeeded:
+            conditions.append(Predictor.status == "succeeded")
+        with transaction(self.engine) as session:
+            row = session.scalars(
+                select(Predictor).where(*conditions).order_by(Predictor.id.desc()).limit(1)
+            ).first()
+            return None if row is None else _predictor(row)
+
+    def pending_predictor(self, config: PredictorConfig) -> bool:
+        """Whether a predictor of this config is queued or running."""
+        with transaction(self.engine) as session:
+            found = session.scalar(
+                select(func.count())
+                .select_from(Predictor)
+                .where(*self._predictor_config(config), Predictor.status.in_(["queued", "running"]))
+            )
+            return bool(found)
+
+    def predictor_model(self, predictor_id: int) -> bytes | None:
+        """The stored model bytes (``zero_cost.predictor.Predictor.to_bytes()``)."""
+        with transaction(self.engine) as session:
+            return session.scalar(select(Predictor.model).where(Predictor.id == predictor_id))
+
+    def labelled_count(self, dataset: str, metric: str) -> int:
+        """How many architectures have an accuracy for (dataset, metric)."""
+        with transaction(self.engine) as session:
+            count = session.scalar(
+                select(func.count(Accuracy.architecture_id.distinct())).where(
+                    Accuracy.dataset == dataset, Accuracy.metric == metric
+                )
+            )
+            return int(count or 0)

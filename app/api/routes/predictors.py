@@ -1,0 +1,38 @@
+"""/v1/predictors: learned accuracy predictors, trained by the workers as jobs.
+
+The model is produced and read by the service only: no route accepts or returns it.
+"""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from ... import services
+from ..deps import ReadAccess, StorageDep, WriteAccess
+from ..schemas import PredictorIn, PredictorList, PredictorOut
+
+router = APIRouter(prefix="/v1/predictors", tags=["predictors"])
+
+
+@router.post("", response_model=PredictorOut, status_code=202, dependencies=[WriteAccess])
+def create_predictor(body: PredictorIn, storage: StorageDep) -> PredictorOut:
+    """Queue the training of a predictor: the next version of this configuration, trained by
+    a worker on the scores and accuracies stored then. Poll GET /v1/predictors/{id}."""
+    return services.create_predictor(storage, body)
+
+
+@router.get("", response_model=PredictorList, dependencies=[ReadAccess])
+def list_predictors(
+    storage: StorageDep,
+    dataset: str | None = None,
+    metric: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> PredictorList:
+    """Predictors, the newest first."""
+    return services.list_predictors(storage, dataset, metric, limit)
+
+
+@router.get("/{predictor_id}", response_model=PredictorOut, dependencies=[ReadAccess])
+def get_predictor(predictor_id: int, storage: StorageDep) -> PredictorOut:
+    """Status, cross-validated metrics and the learning curve."""
+    return services.get_predictor(storage, predictor_id)

@@ -1,0 +1,119 @@
+"""``zero-cost predictor train|show`` and ``zero-cost search --ensemble learned`` against a
+live service (uvicorn in a thread, SQLite, embedded worker), with accuracies from the
+reference NAS-Bench-201 table."""
+
+from __future__ import annotations
+
+import csv
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from typer.testing import CliRunner
+
+from app.cli import app
+from app.config import Settings
+from app.db import migrations
+from app.main import create_app
+from zero_cost.client import Client
+
+TINY = {"channels": 4, "cells_per_stage": 1}
+PROXIES = ["params", "flops", "synflow", "nwot"]
+SYNTHETIC = {"source": "synthetic", "batch_size": 8}
+runner = CliRunner()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = f"sqlite:///{tmp_path_factory.mktemp('cli-predictor') / 'zc.db'}"
+    migrations.upgrade(url)
+    settings = Settings(database_url=url, poll_seconds=0.05, device="cpu", torch_threads=1)
+    port = _free_port()
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    instance = uvicorn.Server(config)
+    thread = threading.Thread(target=instance.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not instance.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            pytest.fail("the test server did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        instance.should_exit = True
+        thread.join(timeout=30)
+
+
+def invoke(*args: str) -> object:
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def test_predictor_train_and_show(server: str, shared_data: Path) -> None:
+    with open(shared_data / "nb201_dev.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))[:45]
+    with Client(server) as client:
+        stored = client.submit(
+            [{"space": "nb201", "spec": r["arch_str"], "settings": TINY} for r in rows]
+        )
+        ids = [a.id for a in stored]
+        assert client.score(ids, PROXIES, data=SYNTHETIC, poll_seconds=0.05).status == "succeeded"
+        client.add_accuracies(
+            {"architecture": a, "dataset": "cifar10", "value": float(r["cifar10_test"])}
+            for a, r in zip(ids, rows, strict=True)
+        )
+    result = invoke(
+        "--url", server, "--json", "predictor", "train", "--dataset", "cifar10",
+        "--min-labels", "5", "--wait",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    trained = json.loads(result.stdout)
+    assert trained["status"] == "succeeded" and trained["mode"] == "model", trained
+    assert trained["proxies"] == sorted(PROXIES)
+    assert "model" not in trained and "oof" not in trained
+
+    result = invoke("--url", server, "predictor", "show", str(trained["id"]))
+    assert result.exit_code == 0, result.output
+    assert "cross-validation" in result.output and "learning curve" in result.output
+    assert "spearman" in result.output and "top_spearman" in result.output
+    shown = json.loads(
+        invoke("--url", server, "--json", "predictor", "show", str(trained["id"])).stdout
+    )
+    assert shown == trained
+
+    result = invoke("--url", server, "predictor", "show", "999")
+    assert result.exit_code == 1 and "not_found" in result.output
+
+
+def test_search_with_the_learned_predictor(server: str, shared_data: Path) -> None:
+    result = invoke(
+        "--url", server, "--json", "search", "--budget", "20", "--population", "10",
+        "--sample", "3", "--batch", "5", "--proxies", "params,flops", "--batch-size", "8",
+        "--ensemble", "learned", "--dataset", "cifar10-search",
+        "--accuracies", str(shared_data / "nb201_dev.csv"), "--retrain-every", "10",
+        "--min-labels", "5",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.stdout)
+    assert found["evaluated"] == 20 and found["best"]
+    with Client(server) as client:
+        predictors = client.predictors("cifar10-search")
+    assert predictors, "the search trained no predictor"
+    assert {p["status"] for p in predictors} <= {"succeeded", "failed"}
+
+
+def test_search_learned_needs_dataset_and_accuracies(server: str) -> None:
+    result = invoke("--url", server, "search", "--ensemble", "learned", "--budget", "5")
+    assert result.exit_code == 1
+    assert "--dataset and --accuracies" in result.output
