@@ -11,7 +11,7 @@ Raises (every method):
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -520,20 +520,12 @@ class Storage:
         offset: int = 0,
     ) -> tuple[list[ScoreRecord], int]:
         """A page of scores matching the filters, and the total count."""
-        conditions = []
-        if architecture_id is not None:
-            conditions.append(Score.architecture_id == architecture_id)
-        if proxy is not None:
-            conditions.append(Score.proxy == proxy)
-        if data_profile_id is not None:
-            conditions.append(Score.data_profile_id == data_profile_id)
-        where = and_(True, *conditions)
-        with transaction(self.engine) as session:
-            total = session.scalar(select(func.count()).select_from(Score).where(where))
-            rows = session.scalars(
-                select(Score).where(where).order_by(Score.id).limit(limit).offset(offset)
-            )
-            return [_score(row) for row in rows], int(total or 0)
+        filters = {
+            Score.architecture_id: architecture_id,
+            Score.proxy: proxy,
+            Score.data_profile_id: data_profile_id,
+        }
+        return self._page(Score, filters, limit, offset, _score)
 
     def score_counts_by_profile(self) -> dict[int, int]:
         """data profile id -> number of stored scores, for the profiles that have any."""
@@ -617,20 +609,32 @@ class Storage:
         offset: int = 0,
     ) -> tuple[list[AccuracyRecord], int]:
         """A page of accuracies matching the filters, and the total count."""
-        conditions = []
-        if architecture_id is not None:
-            conditions.append(Accuracy.architecture_id == architecture_id)
-        if dataset is not None:
-            conditions.append(Accuracy.dataset == dataset)
-        if metric is not None:
-            conditions.append(Accuracy.metric == metric)
-        where = and_(True, *conditions)
+        filters = {
+            Accuracy.architecture_id: architecture_id,
+            Accuracy.dataset: dataset,
+            Accuracy.metric: metric,
+        }
+        return self._page(Accuracy, filters, limit, offset, _accuracy)
+
+    def _page(
+        self,
+        model: type[Score] | type[Accuracy],
+        filters: dict,
+        limit: int,
+        offset: int,
+        convert: Callable,
+    ) -> tuple[list, int]:
+        """Rows of ``model`` whose columns equal the non-None ``filters``, by id, and the
+        total count."""
+        where = and_(
+            True, *(column == value for column, value in filters.items() if value is not None)
+        )
         with transaction(self.engine) as session:
-            total = session.scalar(select(func.count()).select_from(Accuracy).where(where))
+            total = session.scalar(select(func.count()).select_from(model).where(where))
             rows = session.scalars(
-                select(Accuracy).where(where).order_by(Accuracy.id).limit(limit).offset(offset)
+                select(model).where(where).order_by(model.id).limit(limit).offset(offset)
             )
-            return [_accuracy(row) for row in rows], int(total or 0)
+            return [convert(row) for row in rows], int(total or 0)
 
     def accuracy_datasets(self) -> list[tuple[str, str, int]]:
         """(dataset, metric, architectures with a report) for every reported pair, the most
