@@ -10,21 +10,17 @@ import csv
 import json
 import random
 import socket
-import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import typer.main
-import uvicorn
 from typer.testing import CliRunner
 
 from app import search
 from app.cli import app
 from app.config import Settings
 from app.db import migrations
-from app.main import create_app
 from zero_cost import spaces
 
 SMALL = {"channels": 4, "cells_per_stage": 1}
@@ -246,27 +242,14 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server(tmp_path_factory: pytest.TempPathFactory, live_server: Callable) -> Iterator[str]:
     """The URL of a live service (SQLite, embedded worker) for this module's tests."""
     database = tmp_path_factory.mktemp("cli") / "zc.db"
     url = f"sqlite:///{database}"
     migrations.upgrade(url)
     settings = Settings(database_url=url, poll_seconds=0.05, data_dir="/work/shared/data")
-    port = _free_port()
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not instance.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("the test server did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        instance.should_exit = True
-        thread.join(timeout=30)
+    with live_server(settings) as base:
+        yield base
 
 
 def test_submit_table_and_json(server: str, spec_file: Path) -> None:

@@ -6,20 +6,15 @@ from __future__ import annotations
 
 import csv
 import json
-import socket
-import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from typer.testing import CliRunner
 
 from app.cli import app
 from app.config import Settings
 from app.db import migrations
-from app.main import create_app
 from zero_cost.client import Client
 
 TINY = {"channels": 4, "cells_per_stage": 1}
@@ -28,32 +23,13 @@ SYNTHETIC = {"source": "synthetic", "batch_size": 8}
 runner = CliRunner()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server(tmp_path_factory: pytest.TempPathFactory, live_server: Callable) -> Iterator[str]:
     url = f"sqlite:///{tmp_path_factory.mktemp('cli-predictor') / 'zc.db'}"
     migrations.upgrade(url)
     settings = Settings(database_url=url, poll_seconds=0.05, device="cpu", torch_threads=1)
-    port = _free_port()
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not instance.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("the test server did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        instance.should_exit = True
-        thread.join(timeout=30)
+    with live_server(settings) as base:
+        yield base
 
 
 def invoke(*args: str) -> object:

@@ -11,20 +11,17 @@ from __future__ import annotations
 import csv
 import os
 import shutil
-import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 import torch
-import uvicorn
 
 from app.config import Settings
 from app.db import migrations
-from app.main import create_app
 
 READ_KEY, WRITE_KEY = "dashboard-reader", "dashboard-writer"
 # Narrow networks keep scoring the 270 distinct cells of the 400 to well under a minute on an
@@ -103,21 +100,6 @@ class Service:
         )
 
 
-def live_server(settings: Settings) -> tuple[uvicorn.Server, threading.Thread, str]:
-    """The application served by uvicorn in a thread on a free port."""
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("the test server did not start")
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    return server, thread, f"http://127.0.0.1:{port}"
-
-
 def _wait(client: httpx.Client, job_id: int, timeout: float) -> dict:
     deadline = time.monotonic() + timeout
     while True:
@@ -131,7 +113,10 @@ def _wait(client: httpx.Client, job_id: int, timeout: float) -> dict:
 
 @pytest.fixture(scope="module")
 def seeded_service(
-    chromium_path: str, shared_data: Path, tmp_path_factory: pytest.TempPathFactory
+    chromium_path: str,
+    shared_data: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    live_server: Callable,
 ) -> Iterator[Service]:
     """A live service (SQLite, embedded worker, API keys 'read' and 'write') holding the 400
     reference cells, their CIFAR-10/100 and ImageNet16-120 accuracies, and their params,
@@ -155,40 +140,42 @@ def seeded_service(
     threads = torch.get_num_threads()
     with open(shared_data / "nb201_dev.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    server, thread, base = live_server(settings)
-    started = time.monotonic()
     try:
-        headers = {"X-API-Key": WRITE_KEY}
-        with httpx.Client(base_url=base, headers=headers, timeout=120) as client:
-            items = [{"space": "nb201", "spec": r["arch_str"], "settings": NETWORK} for r in rows]
-            stored = client.post("/v1/architectures", json={"items": items}).raise_for_status()
-            ids = [item["id"] for item in stored.json()["items"]]
-            reports = [
-                {"architecture": a, "dataset": dataset, "value": float(row[column])}
-                for dataset, column in DATASETS.items()
-                for a, row in zip(ids, rows, strict=True)
-            ]
-            client.post("/v1/accuracies", json={"items": reports}).raise_for_status()
-            distinct = list(dict.fromkeys(ids))
-            job_ids = []
-            for proxies in JOBS:
-                body = {"architectures": distinct, "proxies": proxies, "data": DATA}
-                job_ids.append(client.post("/v1/score-jobs", json=body).raise_for_status().json())
-            done = [_wait(client, job["id"], timeout=600) for job in job_ids]
-        assert all(job["status"] == "succeeded" for job in done), done
-        assert len({job["data_profile_id"] for job in done}) == 1
-        yield Service(
-            url=base,
-            read_key=READ_KEY,
-            write_key=WRITE_KEY,
-            data=DATA,
-            profile_id=done[0]["data_profile_id"],
-            job_ids=[job["id"] for job in done],
-            architecture_ids=distinct,
-            proxies=sorted(p for proxies in JOBS for p in proxies),
-            seed_seconds=time.monotonic() - started,
-        )
+        started = time.monotonic()
+        with live_server(settings) as base:
+            headers = {"X-API-Key": WRITE_KEY}
+            with httpx.Client(base_url=base, headers=headers, timeout=120) as client:
+                items = [
+                    {"space": "nb201", "spec": r["arch_str"], "settings": NETWORK} for r in rows
+                ]
+                stored = client.post("/v1/architectures", json={"items": items}).raise_for_status()
+                ids = [item["id"] for item in stored.json()["items"]]
+                reports = [
+                    {"architecture": a, "dataset": dataset, "value": float(row[column])}
+                    for dataset, column in DATASETS.items()
+                    for a, row in zip(ids, rows, strict=True)
+                ]
+                client.post("/v1/accuracies", json={"items": reports}).raise_for_status()
+                distinct = list(dict.fromkeys(ids))
+                job_ids = []
+                for proxies in JOBS:
+                    body = {"architectures": distinct, "proxies": proxies, "data": DATA}
+                    job_ids.append(
+                        client.post("/v1/score-jobs", json=body).raise_for_status().json()
+                    )
+                done = [_wait(client, job["id"], timeout=600) for job in job_ids]
+            assert all(job["status"] == "succeeded" for job in done), done
+            assert len({job["data_profile_id"] for job in done}) == 1
+            yield Service(
+                url=base,
+                read_key=READ_KEY,
+                write_key=WRITE_KEY,
+                data=DATA,
+                profile_id=done[0]["data_profile_id"],
+                job_ids=[job["id"] for job in done],
+                architecture_ids=distinct,
+                proxies=sorted(p for proxies in JOBS for p in proxies),
+                seed_seconds=time.monotonic() - started,
+            )
     finally:
-        server.should_exit = True
-        thread.join(timeout=60)
         torch.set_num_threads(threads)

@@ -9,23 +9,17 @@ import base64
 import json
 import re
 import struct
-import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-import uvicorn
 from api_support import SYNTHETIC, Serve, check_error, nb201_items, submit, wait_job
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from app import services
 from app.cli import app as cli
-from app.config import Settings
-from app.main import create_app
 
 PROXIES = ["params", "synflow"]
 READ, WRITE = "reader-key", "writer-key"
@@ -304,36 +298,20 @@ def test_basic_credentials_carry_the_key_role(migrated_url: str, serve: Serve) -
 # -- the command line ---------------------------------------------------------------------------
 
 
-@contextmanager
-def _live(settings: Settings) -> Iterator[str]:
-    """The application served by uvicorn in a thread on a free port; yields its URL."""
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("the test server did not start")
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-
-
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_correlate_writes_a_plot(
-    migrated_url: str, serve: Serve, cells: Callable[..., list[str]], tmp_path: Path
+    migrated_url: str,
+    serve: Serve,
+    cells: Callable[..., list[str]],
+    tmp_path: Path,
+    live_server: Callable,
 ) -> None:
     from api_support import service_settings
 
     with serve(migrated_url) as client:
         seed(client, cells(8))
     runner = CliRunner()
-    with _live(service_settings(migrated_url, api_keys=KEYS)) as url:
+    with live_server(service_settings(migrated_url, api_keys=KEYS)) as url:
 
         def correlate(*args: str, json: bool = False) -> object:
             command = ["--url", url, "--api-key", READ, *(["--json"] if json else [])]
