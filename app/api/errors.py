@@ -9,6 +9,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..db.session import DatabaseUnavailable
@@ -72,6 +73,13 @@ def install(app: FastAPI) -> None:
         return JSONResponse(
             _body(code, str(error.detail)), status_code=error.status_code, headers=error.headers
         )
+
+    @app.exception_handler(DataError)
+    async def _unstorable(request: Request, error: DataError) -> JSONResponse:
+        # A value the database cannot represent (an integer beyond its range, a NUL byte in
+        # a string): the request is at fault, not the service.
+        message = "a value in the request is out of range or not storable"
+        return JSONResponse(_body("invalid_value", message), status_code=422)
 
     @app.exception_handler(DatabaseUnavailable)
     async def _unavailable(request: Request, error: DatabaseUnavailable) -> JSONResponse:
