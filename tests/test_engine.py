@@ -345,13 +345,15 @@ def test_degenerate_architecture_scores_as_documented(degenerate_results):
 def test_degenerate_architecture_fisher_comes_from_the_classifier_bias(degenerate_results):
     # What fisher actually is there: every logit equals the classifier bias b (the features
     # are 0), so the only non-zero term is the classifier's,
-    # sum_k 0.5 * mean_n (b_k * dL/dy_nk)^2 with dL/dy_n = (softmax(b) - onehot(t_n)) / N.
+    # sum_k 0.5 * mean_n (b_k * dL/dy_nk)^2 * fan_in with dL/dy_n = (softmax(b) - onehot(t_n))
+    # / N, each unit counted once per weight feeding it (the classifier's in_features).
     model, batch = _nb201(DEGENERATE_ARCH), _nb201_batch()
     bias = model.classifier.bias.detach().double()
     n = len(batch.targets)
     onehot = torch.nn.functional.one_hot(batch.targets, bias.numel()).double()
     grad = (torch.softmax(bias, 0) - onehot) / n
-    expected = float((0.5 * ((bias * grad) ** 2).mean(0)).sum())
+    fan_in = model.classifier.in_features
+    expected = float((0.5 * ((bias * grad) ** 2).mean(0)).sum()) * fan_in
     assert degenerate_results["fisher"].status == "ok"
     assert degenerate_results["fisher"].value == pytest.approx(expected, rel=1e-5)
 

@@ -136,9 +136,10 @@ def _hand_grad_norm() -> float:
 def _hand_fisher() -> float:
     f = _Forward(X4, Y4)
     total = 0.0
-    # a: the output of each Linear (layer 1: before the ReLU); dL/da of the mean loss.
-    for activation, grad in ((f.a1, f.d_a1), (f.a2, f.d_a2)):
-        total += float((0.5 * ((activation * grad) ** 2).mean(axis=0)).sum())
+    # a: the output of each Linear (layer 1: before the ReLU); dL/da of the mean loss. Each
+    # unit's value counts once per weight feeding it (the layer's in_features).
+    for activation, grad, fan_in in ((f.a1, f.d_a1, W1.shape[1]), (f.a2, f.d_a2, W2.shape[1])):
+        total += float((0.5 * ((activation * grad) ** 2).mean(axis=0)).sum()) * fan_in
     return total
 
 
