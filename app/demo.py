@@ -35,7 +35,8 @@ from .db.migrations import upgrade
 
 PROXIES = ["snip", "grasp", "synflow"]
 DEFAULT_DATA = Path("..") / "shared" / "data"
-console = Console()
+# Piped output (CI logs, files) gets wide tables instead of folding at 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 160)
 
 
 def _free_port() -> int:
