@@ -22,7 +22,10 @@ Two modes, each reported for ours and for the baseline alike:
   the machine falls on both alike.
 
 Every process warms up once per implementation and set before timing. Then each proxy alone
-is timed on a few cells (``--breakdown``), for the cost analysis. The two
+is timed on a few cells (``--breakdown``), for the cost analysis. The machine may be shared:
+before each cell (latency) or round (throughput), while the benchmark itself is idle, it
+waits until other processes are quiet (``--max-wait`` seconds at most per step,
+``--wait-budget`` in all; ``--max-wait 0`` disables this). The two
 implementations are also compared value by value: Spearman rho across the cells, per proxy,
 on the same built model and batch.
 
@@ -279,6 +282,68 @@ def reference_jacob_cov(net, inputs, targets, split_data=1, loss_fn=None):
         return np.nan
 
 
+# -- waiting for a quiet machine ----------------------------------------------------------------
+
+
+def cpu_busy(interval: float = 0.5) -> float | None:
+    """Busy fraction of all CPUs over ``interval`` seconds (None without /proc/stat)."""
+
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as f:
+            values = [int(v) for v in f.readline().split()[1:9]]
+        return sum(values), values[3] + values[4]  # total, idle + iowait
+
+    try:
+        total, idle = sample()
+        time.sleep(interval)
+        total2, idle2 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    return 1.0 - (idle2 - idle) / max(1, total2 - total)
+
+
+@dataclass
+class QuietGate:
+    """Before a measurement, while this benchmark is idle, wait (at most ``max_wait`` s) until
+    other processes use at most ``threshold`` of the machine's CPUs."""
+
+    max_wait: float
+    budget: float = 900.0
+    threshold: float = 0.15
+    checks: int = 0
+    busy_starts: int = 0
+    waited: float = 0.0
+
+    def wait(self) -> None:
+        if self.max_wait <= 0:
+            return
+        self.checks += 1
+        limit = min(self.max_wait, max(0.0, self.budget - self.waited))
+        start = time.perf_counter()
+        while True:
+            busy = cpu_busy()
+            if busy is None or busy <= self.threshold:
+                break
+            if time.perf_counter() - start >= limit:
+                self.busy_starts += 1
+                break
+            time.sleep(2.0)
+        waited = time.perf_counter() - start
+        self.waited += waited
+        if waited > 5:
+            print(f"  (waited {waited:.0f} s for other processes to go quiet)", flush=True)
+
+    def summary(self) -> str:
+        if self.max_wait <= 0:
+            return "measurements did not wait for a quiet machine (--max-wait 0)"
+        return (
+            f"before each of {self.checks} measurement steps the benchmark waited until other "
+            f"processes used at most {self.threshold:.0%} of the CPUs (at most {self.max_wait:.0f}"
+            f" s each, {self.budget:.0f} s in all; waited {self.waited:.0f} s); "
+            f"{self.busy_starts} steps started on a busy machine after the wait ran out"
+        )
+
+
 # -- timing ----------------------------------------------------------------------------------------
 
 
@@ -322,7 +387,12 @@ def _worker_cell(task: tuple[str, str, int]) -> float:
 
 
 def throughput(
-    cells: list[str], batch: data.Batch, processes: int, rounds: int, result: Result
+    cells: list[str],
+    batch: data.Batch,
+    processes: int,
+    rounds: int,
+    result: Result,
+    gate: QuietGate,
 ) -> None:
     """Per-cell seconds in a pool of single-threaded processes.
 
@@ -340,6 +410,7 @@ def throughput(
         for number, chunk in enumerate(np.array_split(np.arange(len(cells)), rounds)):
             for set_name, impl in keys if number % 2 == 0 else keys[::-1]:
                 tasks = [(impl, set_name, int(i)) for i in chunk]
+                gate.wait()
                 seconds = pool.map(_worker_cell, tasks, chunksize=1)
                 result.per_core.setdefault((set_name, impl), []).extend(seconds)
 
@@ -358,7 +429,13 @@ class Result:
 
 
 def measure(
-    cells: list[str], batch: data.Batch, processes: int, threads: int, rounds: int, breakdown: int
+    cells: list[str],
+    batch: data.Batch,
+    processes: int,
+    threads: int,
+    rounds: int,
+    breakdown: int,
+    gate: QuietGate,
 ) -> Result:
     result = Result()
     result.values = {impl: {p: [] for p in SETS["six"]} for impl in IMPLS}
@@ -373,6 +450,7 @@ def measure(
     for index, arch_str in enumerate(cells):
         model = build(arch_str)
         before = {k: v.clone() for k, v in model.state_dict().items()}
+        gate.wait()
         for set_name, proxies in SETS.items():
             order = IMPLS if index % 2 == 0 else IMPLS[::-1]  # alternate who goes first
             for impl in order:
@@ -390,7 +468,7 @@ def measure(
         print(f"  cell {index + 1:2d}/{len(cells)}  {line}", flush=True)
     print(f"throughput: {processes} processes x 1 torch thread, {rounds} rounds", flush=True)
     result.note_load("at the start of the throughput run")
-    throughput(cells, batch, processes, rounds, result)
+    throughput(cells, batch, processes, rounds, result, gate)
     result.note_load("at its end")
     for set_name in SETS:
         for impl in IMPLS:
@@ -401,6 +479,7 @@ def measure(
         print(f"per proxy: 1 process, 1 torch thread, {breakdown} cells", flush=True)
         for index, arch_str in enumerate(cells[:breakdown]):
             model = build(arch_str)
+            gate.wait()
             for name in SETS["six"]:
                 for impl in IMPLS if index % 2 == 0 else IMPLS[::-1]:
                     seconds = time_call(impl, [name], model, batch)[0]
@@ -549,10 +628,11 @@ def markdown(table: str, setup: dict[str, str], info: dict[str, str], command: s
             table,
             "",
             "Agreement: Spearman rho across the cells between our value and the baseline's for",
-            "each proxy (same model, same batch). The reference fisher broadcasts each channel's",
-            "value to every weight of that channel before summing, so it weights a channel by",
-            "its fan-in (in_channels x kernel area); ours sums the channels unweighted. Against",
-            f"the unbroadcast channel sums of the same reference run: {info['fisher_channel']}.",
+            "each proxy (same model, same batch), and the largest relative difference. The",
+            "reference fisher broadcasts each channel's value to every weight of that channel",
+            "before summing, so it weights a channel by its fan-in (input channels x kernel",
+            "area); for comparison, ours against the same run's reference channel sums without",
+            f"that weighting: {info['fisher_channel']}.",
             "",
             "Rerun (bench venv set up as the docstring of `benchmarks/speed.py` says):",
             "",
@@ -577,6 +657,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--breakdown", type=int, default=10, help="cells timed one proxy at a time (0: none)"
     )
+    parser.add_argument(
+        "--max-wait",
+        type=float,
+        default=60.0,
+        help="seconds to wait for other processes to go quiet before each step (0: never)",
+    )
+    parser.add_argument(
+        "--wait-budget", type=float, default=900.0, help="seconds of such waiting in all"
+    )
     parser.add_argument("--output", type=Path, help="markdown report (default: docs/...)")
     parser.add_argument(
         "--check", action="store_true", help="exit 1 when a target or agreement check fails"
@@ -600,13 +689,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     breakdown = min(args.breakdown, len(cells))
     most = max(1, len(cells) // max(1, args.processes))
     rounds = most if args.rounds <= 0 else max(1, min(args.rounds, most))
-    result = measure(cells, batch, args.processes, args.threads, rounds, breakdown)
+    gate = QuietGate(args.max_wait, args.wait_budget)
+    result = measure(cells, batch, args.processes, args.threads, rounds, breakdown, gate)
     table, ok = report(result, setup, args.processes, args.threads)
     ours_f = np.array(result.values["ours"]["fisher"])
     channel = np.array(result.fisher_channels)
     info = {
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "load": ", ".join(result.loads),
+        "load": ", ".join(result.loads) + "; " + gate.summary(),
         "cells": cells_text,
         "batch": batch_text,
         "rounds": str(rounds),
@@ -617,7 +707,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     print()
     print(table)
-    print(f"\nfisher vs the reference's unbroadcast channel sums: {info['fisher_channel']}")
+    print(f"\nfisher vs the reference's channel sums without fan-in: {info['fisher_channel']}")
     print("targets and agreement: " + ("all met" if ok else "NOT all met"))
     if output is not None:
         command = f".bench-venv/bin/python benchmarks/speed.py --cells {len(cells)}"
