@@ -3,7 +3,8 @@
 Seconds per NAS-Bench-201 cell (C=16, N=5, batch of 64 3x32x32 images, 10 classes) for two
 proxy sets, ``trio`` (snip, grasp, synflow) and ``six`` (snip, grasp, synflow, grad_norm,
 fisher, jacob_cov), for ours and for a baseline measured on the same machine, cells, weights
-and batch:
+and batch (the baseline on the reference network: torch's stock BatchNorm and pooling modules
+in place of ``zero_cost.layers``' equivalents):
 
 * the PyPI package ``alethiometer`` (a derivative of Abdelfattah et al.'s zero-cost-nas
   reference code) for the proxies it has: snip, grasp, synflow, grad_norm;
@@ -20,6 +21,9 @@ Two modes, each reported for ours and for the baseline alike:
   median seconds per cell. The cells are split into rounds (``--rounds``, by default one cell
   per process) that time ours and the baseline in turn, so that load from other processes on
   the machine falls on both alike.
+
+The targets are checked on the throughput rows, like for like, and on ours' throughput against
+the baseline's latency mode (how a search loop runs the reference code: one process).
 
 Every process warms up once per implementation and set before timing. Then each proxy alone
 is timed on a few cells (``--breakdown``), for the cost analysis. The machine may be shared:
@@ -76,7 +80,7 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from zero_cost import data, score, spaces  # noqa: E402
+from zero_cost import data, layers, score, spaces  # noqa: E402
 from zero_cost.spaces.nb201 import OPS, NB201Arch  # noqa: E402
 
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -130,6 +134,30 @@ def load_batch() -> tuple[data.Batch, str]:
 def build(arch_str: str) -> nn.Module:
     space = spaces.get("nb201")
     return space.build(space.parse(arch_str), num_classes=10, seed=0)
+
+
+def with_torch_layers(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` made of torch's stock modules, as the reference NB201 code builds
+    it: our ``layers.BatchNorm2d`` and ``layers.AvgPool3x3`` (same functions and state,
+    cheaper backward) become ``nn.BatchNorm2d`` and ``nn.AvgPool2d``."""
+    net = copy.deepcopy(model)
+    for name, module in list(net.named_modules()):
+        if isinstance(module, layers.BatchNorm2d):
+            stock = nn.BatchNorm2d(
+                module.num_features,
+                module.eps,
+                module.momentum,
+                module.affine,
+                module.track_running_stats,
+            )
+            stock.load_state_dict(module.state_dict())
+        elif isinstance(module, layers.AvgPool3x3):
+            stock = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+        else:
+            continue
+        parent, _, child = name.rpartition(".")
+        setattr(net.get_submodule(parent), child, stock.train(module.training))
+    return net
 
 
 # -- the baseline --------------------------------------------------------------------------------
@@ -360,7 +388,7 @@ def time_call(impl: str, proxies: Sequence[str], model: nn.Module, batch: data.B
         seconds = time.perf_counter() - start
         return seconds, {name: r.value for name, r in results.items()}
     zc_proxy = alethiometer()
-    net = PrunableNet(model)
+    net = PrunableNet(with_torch_layers(model))
     loader = [(batch.inputs.clone(), batch.targets.clone())]  # a fresh batch, as a loader's
     start = time.perf_counter()
     values = zc_proxy.calc_zc_metrics(list(proxies), net, loader, torch.device("cpu"))
@@ -572,6 +600,16 @@ def report(result: Result, setup: dict[str, str], processes: int, threads: int) 
             f">= {TARGETS[set_name]}x: "
             f"{'met' if met else 'NOT met'} |"
         )
+        # The baseline the way a search loop runs it: one process, every core to torch.
+        single = statistics.median(result.latency[set_name, "baseline"])
+        ratio = processes / ours * single
+        met = ratio >= TARGETS[set_name]
+        ok &= met
+        lines.append(
+            f"| {label} | ours {processes} x 1 thread, baseline 1 x {threads} threads | "
+            f"{ours:.3f} | {single:.3f} | {processes / ours:.2f} | {1 / single:.2f} | "
+            f"{ratio:.2f}x | >= {TARGETS[set_name]}x: {'met' if met else 'NOT met'} |"
+        )
     lines += ["", "| proxy | Spearman ours vs baseline | max relative difference | >= 0.99 |"]
     lines.append("|---|---|---|---|")
     for name, (rho, gap) in agreement(result).items():
@@ -608,7 +646,10 @@ def markdown(table: str, setup: dict[str, str], info: dict[str, str], command: s
             f"(other processes share the machine): {info['load']}.",
             "",
             f"Cells: {info['cells']}. Batch: {info['batch']}. Networks: C=16, N=5, 10 classes,",
-            "built with seed 0; ours and the baseline score the same built model and batch.",
+            "built with seed 0 by our builder; the baseline scores a copy of each network with",
+            "torch's stock `nn.BatchNorm2d` and `nn.AvgPool2d` in place of `zero_cost.layers`'",
+            "equivalents (the reference code's network: same weights, same function), ours the",
+            "network as built; both the same batch.",
             "",
             "Baseline: alethiometer's `calc_zc_metrics` for snip, grasp, synflow and grad_norm;",
             "for fisher and jacob_cov, which it lacks, a port of the zero-cost-nas reference code",
@@ -622,8 +663,10 @@ def markdown(table: str, setup: dict[str, str], info: dict[str, str], command: s
             "implementation; cells/s = processes / median seconds per cell; the cells are split",
             f"into {info['rounds']} rounds that time ours and the baseline in turn, so that load",
             "from other processes falls on both alike. Each process warms up once before timing.",
-            "The ratio is ours/baseline throughput (= baseline seconds / ours seconds); the",
-            "targets apply to the throughput rows.",
+            "The ratio is ours/baseline throughput (= baseline seconds / ours seconds). The",
+            "targets are checked twice: like for like (both one process per core), and ours",
+            "(one process per core, as the service runs its workers) against the baseline the",
+            "way a search loop calls it (one process, every core to torch: its latency row).",
             "",
             table,
             "",

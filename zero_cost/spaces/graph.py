@@ -73,6 +73,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 from pydantic import ValidationError as _ValidationError
 from torch import nn
 
+from ..layers import BatchNorm2d
 from . import register
 from ._base import SearchSpace, SpecError
 
@@ -685,7 +686,7 @@ def _make_module(node: GraphNode, shape: Shape) -> nn.Module:
         pool = nn.MaxPool2d if node.op == "maxpool" else nn.AvgPool2d
         return pool(node.kernel_size, stride=node.stride, padding=node.padding)
     if node.op == "batchnorm":
-        return nn.BatchNorm2d(shape[0]) if len(shape) == 3 else nn.BatchNorm1d(shape[0])
+        return BatchNorm2d(shape[0]) if len(shape) == 3 else nn.BatchNorm1d(shape[0])
     plain: dict[str, type[nn.Module]] = {
         "add": _Add,
         "concat": _Concat,

@@ -35,6 +35,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
+from ..layers import BatchNorm2d
 from . import register
 from ._base import SearchSpace, SpecError
 
@@ -199,9 +200,9 @@ def _vertex_channels(in_channels: int, out_channels: int, matrix: Matrix) -> lis
     return channels
 
 
-def _batch_norm(channels: int) -> nn.BatchNorm2d:
+def _batch_norm(channels: int) -> BatchNorm2d:
     """BatchNorm as in nasbench: TF decay 0.997 is PyTorch momentum 1 - 0.997 = 0.003."""
-    return nn.BatchNorm2d(channels, eps=1e-5, momentum=0.003)
+    return BatchNorm2d(channels, eps=1e-5, momentum=0.003)
 
 
 def _conv_bn_relu(in_channels: int, out_channels: int, kernel_size: int) -> nn.Sequential:

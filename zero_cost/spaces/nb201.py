@@ -27,6 +27,7 @@ import torch
 from pydantic import TypeAdapter
 from torch import nn
 
+from ..layers import AvgPool3x3, BatchNorm2d
 from . import register
 from ._base import SearchSpace, SpecError
 
@@ -156,7 +157,7 @@ def _relu_conv_bn(channels: int, kernel_size: int, stride: int = 1) -> nn.Sequen
     return nn.Sequential(
         nn.ReLU(inplace=False),
         nn.Conv2d(channels, channels, kernel_size, stride, (kernel_size - 1) // 2, bias=False),
-        nn.BatchNorm2d(channels),
+        BatchNorm2d(channels),
     )
 
 
@@ -166,7 +167,7 @@ def _make_op(op: str, channels: int) -> nn.Module:
     if op == "nor_conv_1x1":
         return _relu_conv_bn(channels, 1)
     if op == "avg_pool_3x3":
-        return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+        return AvgPool3x3()
     if op == "skip_connect":
         return nn.Identity()
     raise AssertionError(f"no module for op {op!r}")
@@ -204,7 +205,7 @@ class ResidualReduction(nn.Module):
         self.conv_a = nn.Sequential(
             nn.ReLU(inplace=False),
             nn.Conv2d(in_channels, out_channels, 3, 2, 1, bias=False),
-            nn.BatchNorm2d(out_channels),
+            BatchNorm2d(out_channels),
         )
         self.conv_b = _relu_conv_bn(out_channels, 3)
         self.downsample = nn.Sequential(
@@ -224,7 +225,7 @@ class NB201Network(nn.Module):
     ) -> None:
         super().__init__()
         self.stem = nn.Sequential(
-            nn.Conv2d(3, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels)
+            nn.Conv2d(3, channels, 3, padding=1, bias=False), BatchNorm2d(channels)
         )
         blocks: list[nn.Module] = []
         width = channels
@@ -234,7 +235,7 @@ class NB201Network(nn.Module):
                 width *= 2
             blocks.extend(Cell(arch, width) for _ in range(cells_per_stage))
         self.cells = nn.Sequential(*blocks)
-        self.lastact = nn.Sequential(nn.BatchNorm2d(width), nn.ReLU(inplace=False))
+        self.lastact = nn.Sequential(BatchNorm2d(width), nn.ReLU(inplace=False))
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(width, num_classes)
 
