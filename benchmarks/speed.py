@@ -139,8 +139,9 @@ def build(arch_str: str) -> nn.Module:
 def with_torch_layers(model: nn.Module) -> nn.Module:
     """A copy of ``model`` made of torch's stock modules, as the reference NB201 code builds
     it: our ``layers.BatchNorm2d`` and ``layers.AvgPool3x3`` (same functions and state,
-    cheaper backward) become ``nn.BatchNorm2d`` and ``nn.AvgPool2d``."""
-    net = copy.deepcopy(model)
+    cheaper backward) become ``nn.BatchNorm2d`` and ``nn.AvgPool2d``, and the weights are in
+    torch's default layout (ours' engine lays them out channels-last on a CPU)."""
+    net = copy.deepcopy(model).to(memory_format=torch.contiguous_format)
     for name, module in list(net.named_modules()):
         if isinstance(module, layers.BatchNorm2d):
             stock = nn.BatchNorm2d(
