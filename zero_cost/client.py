@@ -8,12 +8,15 @@
     best = client.rank(ids, ["snip", "grasp", "synflow"])[0]
 
 Connection errors and 503 answers are retried with exponential backoff (honouring
-``Retry-After``); any other error raises ``ApiError`` carrying the API's ``code``.
+``Retry-After``); any other error raises ``ApiError`` carrying the API's ``code``. Retrying a
+POST is safe: architectures and accuracies are deduplicated by the service, and ``score``
+sends an ``Idempotency-Key`` so that its retries never queue a job twice.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -164,8 +167,16 @@ class Client:
         poll_seconds: float = 1.0,
         timeout: float | None = None,
         on_progress: Callable[[Job], None] | None = None,
+        idempotency_key: str | None = None,
     ) -> Job:
-        """Queue a score job; with ``wait``, follow it until it finishes (or ``timeout``)."""
+        """Queue a score job; with ``wait``, follow it until it finishes (or ``timeout``).
+
+        The request carries an ``Idempotency-Key`` (``idempotency_key``, else a new UUID4),
+        the same on each of its retries: a retry whose first attempt was stored after all
+        (the answer lost to a dropped connection or an API restart) gets that job instead of
+        queuing a second one. To retry across calls (e.g. after a crash of the caller), pass
+        the same key each time; it must not be reused for a different request.
+        """
         body: dict[str, Any] = {
             "architectures": list(architectures),
             "proxies": list(proxies),
@@ -173,7 +184,8 @@ class Client:
         }
         if data is not None:
             body["data"] = dict(data)
-        job = _job(self.request("POST", "/v1/score-jobs", json=body).json())
+        headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
+        job = _job(self.request("POST", "/v1/score-jobs", json=body, headers=headers).json())
         if on_progress:
             on_progress(job)
         return self.wait(job.id, poll_seconds, timeout, on_progress) if wait else job

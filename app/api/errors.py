@@ -31,7 +31,8 @@ def not_found(what: str, identifier: object) -> ApiError:
 
 
 def _location(loc: tuple) -> str:
-    skip = {"body", "query", "path"} | UNION_TAGS
+    # A header's location is its name as declared (e.g. "Idempotency-Key").
+    skip = {"body", "query", "path", "header"} | UNION_TAGS
     parts = [str(p) for p in loc if p not in skip] or [str(loc[0]) if loc else "body"]
     text = ""
     for part in parts:

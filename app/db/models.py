@@ -72,15 +72,25 @@ class DataProfile(Base):
 
 
 class ScoreJob(Base):
-    """A request to score architectures with proxies on a data profile."""
+    """A request to score architectures with proxies on a data profile.
+
+    ``idempotency_key`` is the client's ``Idempotency-Key`` header, unique so that a retried
+    request finds its job instead of creating another; ``request_hash`` (SHA-256 of the
+    canonical request) tells a retry from another request that reuses the key.
+    """
 
     __tablename__ = "score_jobs"
+    __table_args__ = (Index("ix_score_jobs_idempotency_key", "idempotency_key", unique=True),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     proxies: Mapped[str] = mapped_column(Text, doc="JSON list of proxy names")
     data_profile_id: Mapped[int] = mapped_column(ForeignKey("data_profiles.id"))
     init_seed: Mapped[int] = mapped_column(BigInteger)
     cancelled: Mapped[bool] = mapped_column(Boolean, default=False)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    request_hash: Mapped[str | None] = mapped_column(
+        String(64), nullable=True, doc="hex SHA-256 of the canonical request body"
+    )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 

@@ -121,6 +121,15 @@ class JobRecord:
 
 
 @dataclass(frozen=True)
+class KeyedJob:
+    """The job an idempotency key maps to, with the hash of the request that created it."""
+
+    id: int
+    request_hash: str | None
+    created: bool
+
+
+@dataclass(frozen=True)
 class JobSummary(JobRecord):
     """A job as the dashboard lists it: its record (without item errors) and creation time."""
 
@@ -342,33 +351,106 @@ class Storage:
         Items whose scores all exist already are created succeeded: a job whose scores all
         exist is complete at once.
         """
-        architecture_ids = list(dict.fromkeys(architecture_ids))
         with transaction(self.engine) as session:
-            job = ScoreJob(
+            job_id = self._insert_job(
+                session, architecture_ids, proxies, data_profile_id, init_seed, None, None
+            )
+            assert job_id is not None  # without a key, nothing can conflict
+            return job_id
+
+    def create_job_once(
+        self,
+        architecture_ids: Sequence[int],
+        proxies: Sequence[tuple[str, str]],
+        data_profile_id: int,
+        init_seed: int,
+        idempotency_key: str,
+        request_hash: str,
+    ) -> KeyedJob:
+        """``create_job`` unless a job with ``idempotency_key`` exists: then that job.
+
+        The key is written with the job row, in its transaction, so no job is ever without
+        its key. Concurrent calls with one key are settled by the unique index (``INSERT ...
+        ON CONFLICT DO NOTHING``, then read the winner in the same transaction), never by a
+        check before the insert: exactly one creates the job, the others get it with
+        ``created`` False and the winner's ``request_hash``, for the caller to compare.
+        """
+        with transaction(self.engine) as session:
+            job_id = self._insert_job(
+                session,
+                architecture_ids,
+                proxies,
+                data_profile_id,
+                init_seed,
+                idempotency_key,
+                request_hash,
+            )
+            if job_id is not None:
+                return KeyedJob(job_id, request_hash, created=True)
+            winner = self._job_for_key(session, idempotency_key)
+        if winner is None:  # only if the winner was deleted since: jobs never are
+            raise RuntimeError(f"idempotency key {idempotency_key!r} conflicted but has no job")
+        return winner
+
+    def job_for_key(self, idempotency_key: str) -> KeyedJob | None:
+        """The job created with ``idempotency_key``, if any (``created`` False)."""
+        with transaction(self.engine) as session:
+            return self._job_for_key(session, idempotency_key)
+
+    @staticmethod
+    def _job_for_key(session: Session, idempotency_key: str) -> KeyedJob | None:
+        row = session.execute(
+            select(ScoreJob.id, ScoreJob.request_hash).where(
+                ScoreJob.idempotency_key == idempotency_key
+            )
+        ).first()
+        return None if row is None else KeyedJob(row.id, row.request_hash, created=False)
+
+    def _insert_job(
+        self,
+        session: Session,
+        architecture_ids: Sequence[int],
+        proxies: Sequence[tuple[str, str]],
+        data_profile_id: int,
+        init_seed: int,
+        idempotency_key: str | None,
+        request_hash: str | None,
+    ) -> int | None:
+        """Insert a job and its items; None (and nothing written) if another job holds
+        ``idempotency_key``. A NULL key never conflicts."""
+        architecture_ids = list(dict.fromkeys(architecture_ids))
+        job_id = session.scalar(
+            dialect_insert(session, ScoreJob)
+            .values(
                 proxies=json.dumps([name for name, _ in proxies]),
                 data_profile_id=data_profile_id,
                 init_seed=init_seed,
                 cancelled=False,
+                idempotency_key=idempotency_key,
+                request_hash=request_hash,
             )
-            session.add(job)
-            session.flush()
-            complete = self._fully_scored(
-                session, architecture_ids, proxies, data_profile_id, init_seed
-            )
-            now = session.scalar(select(db_epoch()))
-            rows = [
-                {
-                    "job_id": job.id,
-                    "architecture_id": a,
-                    "status": "succeeded" if a in complete else "queued",
-                    "attempts": 0,
-                    "finished_at": now if a in complete else None,
-                }
-                for a in architecture_ids
-            ]
-            for chunk in _chunks(rows):
-                session.execute(dialect_insert(session, JobItem).values(list(chunk)))
-            return job.id
+            .on_conflict_do_nothing(index_elements=[ScoreJob.idempotency_key])
+            .returning(ScoreJob.id)
+        )
+        if job_id is None:
+            return None
+        complete = self._fully_scored(
+            session, architecture_ids, proxies, data_profile_id, init_seed
+        )
+        now = session.scalar(select(db_epoch()))
+        rows = [
+            {
+                "job_id": job_id,
+                "architecture_id": a,
+                "status": "succeeded" if a in complete else "queued",
+                "attempts": 0,
+                "finished_at": now if a in complete else None,
+            }
+            for a in architecture_ids
+        ]
+        for chunk in _chunks(rows):
+            session.execute(dialect_insert(session, JobItem).values(list(chunk)))
+        return job_id
 
     @staticmethod
     def _fully_scored(

@@ -13,6 +13,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import NullPool
 
 from app.db import migrations
@@ -54,6 +55,65 @@ def test_downgrade_to_base_then_upgrade_again(migrated_url):
         migrations.upgrade(engine)
         assert TABLES <= set(inspect(engine).get_table_names())
         assert migrations.current_revision(engine) == migrations.head_revision()
+        with engine.connect() as connection:
+            assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_idempotency_keys_migrate_up_and_down_keeping_the_jobs(database_url):
+    """0003 adds the keys of score jobs to a database with jobs (they keep NULL keys) and
+    enforces their uniqueness; going down to 0002 drops the keys but no job or job item
+    (a table rebuild on SQLite would cascade to the items)."""
+    engine = make_engine(database_url)
+    try:
+        migrations.upgrade(engine, "0002_predictors")
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO architectures (id, space, settings, canonical_key, spec,"
+                    " is_degenerate, params, flops) VALUES (1, 'nb201', '{}', 'k', 'spec',"
+                    " false, 1, 1)"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO data_profiles (id, key, source, config) VALUES (1, 'p', 's', '{}')"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO score_jobs (proxies, data_profile_id, init_seed, cancelled)"
+                    " VALUES ('[]', 1, 0, false)"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO job_items (job_id, architecture_id, status, attempts)"
+                    " SELECT id, 1, 'queued', 0 FROM score_jobs"
+                )
+            )
+        migrations.upgrade(engine, "0003_idempotency_keys")
+        insert = text(
+            "INSERT INTO score_jobs (proxies, data_profile_id, init_seed, cancelled,"
+            " idempotency_key, request_hash) VALUES ('[]', 1, 0, false, :key, 'h')"
+        )
+        with engine.begin() as connection:
+            assert connection.execute(text("SELECT idempotency_key FROM score_jobs")).all() == [
+                (None,)
+            ]
+            connection.execute(insert, {"key": None})  # NULL keys never conflict
+            connection.execute(insert, {"key": "key-1"})
+        with pytest.raises(IntegrityError), engine.begin() as connection:
+            connection.execute(insert, {"key": "key-1"})
+
+        migrations.downgrade(engine, "0002_predictors")
+        columns = {c["name"] for c in inspect(engine).get_columns("score_jobs")}
+        assert not columns & {"idempotency_key", "request_hash"}
+        with engine.connect() as connection:
+            assert connection.scalar(text("SELECT count(*) FROM score_jobs")) == 3
+            assert connection.scalar(text("SELECT count(*) FROM job_items")) == 1
+        migrations.upgrade(engine)
         with engine.connect() as connection:
             assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
     finally:

@@ -1,6 +1,8 @@
 """/v1/score-jobs: queue architectures for scoring, follow and cancel jobs."""
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Response
 
 from ... import services
 from ..deps import ReadAccess, SettingsDep, StorageDep, WriteAccess
@@ -8,11 +10,59 @@ from ..schemas import ScoreJobIn, ScoreJobOut
 
 router = APIRouter(prefix="/v1/score-jobs", tags=["score jobs"])
 
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias=services.IDEMPOTENCY_HEADER,
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x20-\x7e]+$",
+        description="any unique string (a UUID4) per request, 1-255 printable ASCII "
+        "characters; send it again with a retry of the same request",
+    ),
+]
 
-@router.post("", response_model=ScoreJobOut, status_code=202, dependencies=[WriteAccess])
-def create_score_job(body: ScoreJobIn, storage: StorageDep, settings: SettingsDep) -> ScoreJobOut:
-    """Queue a job; scores already stored are reused, so a job may be complete at once."""
-    return services.create_score_job(storage, settings, body)
+
+@router.post(
+    "",
+    response_model=ScoreJobOut,
+    status_code=202,
+    dependencies=[WriteAccess],
+    responses={
+        202: {
+            "description": "the job (a replay: the job an earlier request with the same "
+            "Idempotency-Key created, in its current state)",
+            "headers": {
+                "Idempotent-Replayed": {
+                    "description": "'true' when the job was created by an earlier request",
+                    "schema": {"type": "string"},
+                }
+            },
+        },
+        422: {"description": "invalid request, or the Idempotency-Key reused for another one"},
+    },
+)
+def create_score_job(
+    body: ScoreJobIn,
+    storage: StorageDep,
+    settings: SettingsDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> ScoreJobOut:
+    """Queue a job; scores already stored are reused, so a job may be complete at once.
+
+    **Safe retries**: send an `Idempotency-Key` header (e.g. a UUID4) and send the same key
+    again when retrying a request whose answer was lost. The first request creates the job
+    and stores the key with it; a repeat with the same body (sequential or concurrent)
+    creates nothing and answers the same job, 202 again, with `Idempotent-Replayed: true`.
+    The key with a different body answers 422 `idempotency_key_reused` (field
+    `Idempotency-Key`). Bodies are compared after validation, so key order, whitespace and
+    omitted defaults do not matter. A key stays bound to its job for good.
+    """
+    job, replayed = services.submit_score_job(storage, settings, body, idempotency_key)
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return job
 
 
 @router.get("/{job_id}", response_model=ScoreJobOut, dependencies=[ReadAccess])

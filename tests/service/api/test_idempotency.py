@@ -1,18 +1,26 @@
 """Idempotent writes over HTTP, on SQLite and on PostgreSQL: a batch posted again, or by
 many clients at once, maps every canonical architecture to one row and one id; the same
-accuracy report is stored once."""
+accuracy report is stored once; a score job posted again with its ``Idempotency-Key``, or
+by many clients at once, is one job."""
 
 from __future__ import annotations
 
 import random
 import threading
+import uuid
 from collections import Counter, defaultdict
 
-from api_support import TINY, Serve, nb201_items, submit
+import httpx
+import pytest
+from api_support import SYNTHETIC, TINY, Serve, check_error, nb201_items, submit
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from app import services
+from app.api.schemas import ScoreJobIn
 from app.db.session import make_engine
+from app.db.storage import Storage
+from zero_cost.client import Client
 
 THREADS = 8
 
@@ -187,3 +195,211 @@ def test_concurrent_identical_accuracy_reports(migrated_url: str, serve: Serve, 
             assert sum(created) == len(reports)
             listed = client.get("/v1/accuracies", params={"dataset": dataset, "limit": 1})
             assert listed.json()["count"] == len(reports)
+
+
+# -- score jobs with an Idempotency-Key ------------------------------------------------------
+
+
+def _rows(url: str, statement: str) -> list:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            return connection.execute(text(statement)).all()
+    finally:
+        engine.dispose()
+
+
+def _job_body(cells: list[str]) -> dict:
+    return {"architectures": nb201_items(cells), "proxies": ["params"], "data": SYNTHETIC}
+
+
+def test_a_score_job_posted_again_with_its_key(migrated_url: str, serve: Serve, cells) -> None:
+    """The retry of a job whose answer was lost gets the same job, flagged as a replay, even
+    when it spells the same request differently; nothing new is stored."""
+    body = _job_body(cells(4))
+    key = {"Idempotency-Key": "job-7d3f0c2e-4b1a-4c55-9a0e-2f6f1b9b8c11"}
+    with serve(migrated_url, embedded_worker=False) as client:
+        first = client.post("/v1/score-jobs", json=body, headers=key)
+        assert first.status_code == 202, first.text
+        assert "idempotent-replayed" not in first.headers
+        # the same request: keys in another order, a default spelled out
+        respelled = {"init_seed": 0, **dict(reversed(body.items()))}
+        for again_body in (body, respelled):
+            again = client.post("/v1/score-jobs", json=again_body, headers=key)
+            assert again.status_code == 202, again.text
+            assert again.headers["idempotent-replayed"] == "true"
+            assert again.json() == first.json()  # same id, same schema (not scored meanwhile)
+        fetched = client.get(f"/v1/score-jobs/{first.json()['id']}").json()
+        assert fetched == first.json()
+    assert _rows(migrated_url, "SELECT count(*) FROM score_jobs")[0][0] == 1
+    assert _rows(migrated_url, "SELECT count(*) FROM job_items")[0][0] == 4
+
+
+def test_concurrent_retries_of_one_score_job(migrated_url: str, serve: Serve, cells) -> None:
+    """8 clients post the same job with the same key at the same moment, through two
+    application instances: one job row; every client gets its id, exactly one as the
+    creator, and none is refused."""
+    body = _job_body(cells(6))
+    key = {"Idempotency-Key": "race-1"}
+    answers: list[tuple[int, dict, str | None]] = []
+    failures: list[str] = []
+    barrier = threading.Barrier(THREADS)
+
+    def post(client: TestClient) -> None:
+        try:
+            barrier.wait(timeout=60)
+            response = client.post("/v1/score-jobs", json=body, headers=key)
+            answers.append(
+                (
+                    response.status_code,
+                    response.json(),
+                    response.headers.get("idempotent-replayed"),
+                )
+            )
+        except Exception as error:  # noqa: BLE001  (reported below)
+            failures.append(f"{type(error).__name__}: {error}")
+            barrier.abort()
+
+    with (
+        serve(migrated_url, embedded_worker=False) as one,
+        serve(migrated_url, embedded_worker=False) as two,
+    ):
+        threads = [
+            threading.Thread(target=post, args=(one if k % 2 else two,)) for k in range(THREADS)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+    assert not failures, failures
+    assert len(answers) == THREADS
+    assert [status for status, _, _ in answers] == [202] * THREADS, answers
+    assert len({answer["id"] for _, answer, _ in answers}) == 1, answers
+    assert sorted(replayed or "" for _, _, replayed in answers) == [""] + ["true"] * (THREADS - 1)
+    (job_id, stored_key), *more = _rows(migrated_url, "SELECT id, idempotency_key FROM score_jobs")
+    assert not more and job_id == answers[0][1]["id"] and stored_key == "race-1"
+    assert _rows(migrated_url, "SELECT count(*) FROM job_items")[0][0] == 6
+
+
+def test_the_key_of_a_score_job_for_another_request(migrated_url: str, serve: Serve, cells) -> None:
+    """A key is bound to its request: another body under it is refused and stores nothing;
+    the original request still replays."""
+    body = _job_body(cells(3))
+    key = {"Idempotency-Key": "reused"}
+    with serve(migrated_url, embedded_worker=False) as client:
+        first = client.post("/v1/score-jobs", json=body, headers=key)
+        assert first.status_code == 202, first.text
+        for other in (
+            {**body, "init_seed": 1},
+            {**body, "proxies": ["params", "synflow"]},
+            {**body, "architectures": body["architectures"][::-1]},
+        ):
+            refused = client.post("/v1/score-jobs", json=other, headers=key)
+            error = check_error(refused, 422, "idempotency_key_reused", "Idempotency-Key")
+            assert str(first.json()["id"]) in error["message"]
+        again = client.post("/v1/score-jobs", json=body, headers=key)
+        assert again.status_code == 202 and again.json()["id"] == first.json()["id"]
+        assert again.headers["idempotent-replayed"] == "true"
+    assert _rows(migrated_url, "SELECT count(*) FROM score_jobs")[0][0] == 1
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["", "k" * 256, "caf\xe9".encode("latin-1"), "tab\there", "snow\u2603".encode()],
+    ids=["empty", "too-long", "latin-1", "control", "utf-8"],
+)
+def test_an_invalid_idempotency_key(migrated_url: str, serve: Serve, cells, key) -> None:
+    with serve(migrated_url, embedded_worker=False) as client:
+        response = client.post(
+            "/v1/score-jobs", json=_job_body(cells(1)), headers={"Idempotency-Key": key}
+        )
+        check_error(response, 422, "validation_error", "Idempotency-Key")
+    assert _rows(migrated_url, "SELECT count(*) FROM score_jobs")[0][0] == 0
+
+
+def test_the_longest_idempotency_key_and_none(migrated_url: str, serve: Serve, cells) -> None:
+    """255 printable characters are a key; without a key every post is a new job, as ever."""
+    body = _job_body(cells(2))
+    longest = {"Idempotency-Key": "".join(chr(32 + i % 95) for i in range(255))}
+    with serve(migrated_url, embedded_worker=False) as client:
+        ids = []
+        for headers in (longest, longest, None, None):
+            response = client.post("/v1/score-jobs", json=body, headers=headers)
+            assert response.status_code == 202, response.text
+            ids.append(response.json()["id"])
+        assert "idempotent-replayed" not in response.headers
+    assert ids[0] == ids[1] and len(set(ids)) == 3
+    keys = [row[0] for row in _rows(migrated_url, "SELECT idempotency_key FROM score_jobs")]
+    assert sorted(keys, key=str) == sorted([longest["Idempotency-Key"], None, None], key=str)
+
+
+class _LosesFirstAnswer(httpx.BaseTransport):
+    """Serves requests with the in-process application, but drops the answer to the first
+    POST /v1/score-jobs after the application handled it (as a dropped connection or an API
+    restart would); records that path's headers."""
+
+    def __init__(self, app_client: TestClient) -> None:
+        self.app_client, self.job_posts, self.lost = app_client, [], 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.app_client.send(request)
+        if request.method == "POST" and request.url.path == "/v1/score-jobs":
+            self.job_posts.append(request.headers.get("idempotency-key"))
+            if self.lost == 0:
+                self.lost += 1
+                raise httpx.ReadError("connection lost before the answer", request=request)
+        return httpx.Response(
+            response.status_code, headers=response.headers, content=response.content
+        )
+
+
+def test_the_client_retries_a_score_job_with_its_key(
+    migrated_url: str, serve: Serve, cells
+) -> None:
+    """``zero_cost.client.Client.score`` sends a fresh UUID4 key per call, the same on its own
+    retries: the retry of a job whose answer was lost gets that job, not a second one."""
+    items = nb201_items(cells(3))
+    with serve(migrated_url, embedded_worker=False) as app_client:
+        transport = _LosesFirstAnswer(app_client)
+        with Client("http://testserver", transport=transport, backoff=0.01) as client:
+            job = client.score(items, ["params"], data=SYNTHETIC, wait=False)
+            assert transport.lost == 1 and len(transport.job_posts) == 2
+            first_key, retry_key = transport.job_posts
+            assert first_key == retry_key and uuid.UUID(first_key).version == 4
+            assert _rows(migrated_url, "SELECT id FROM score_jobs") == [(job.id,)]
+            # another call is another request: a new key, a new job
+            other = client.score(items, ["params"], data=SYNTHETIC, wait=False)
+            assert other.id != job.id and transport.job_posts[2] != first_key
+            # the caller's own key, reused across calls (e.g. after the caller restarted)
+            mine = client.score(items, ["params"], data=SYNTHETIC, wait=False, idempotency_key="m")
+            again = client.score(items, ["params"], data=SYNTHETIC, wait=False, idempotency_key="m")
+            assert again.id == mine.id and transport.job_posts[-2:] == ["m", "m"]
+    assert _rows(migrated_url, "SELECT count(*) FROM score_jobs")[0][0] == 3
+
+
+def test_racing_first_attempts_meet_at_the_unique_index(storage: Storage, nb201, cells) -> None:
+    """The look-up before creating a job is only a shortcut: two first attempts that both
+    missed it are settled by the unique index, the second getting the first's job and
+    request hash (to be compared by the caller) and writing nothing."""
+    ids = [i for i, _ in storage.add_architectures([nb201(c) for c in cells(3)])]
+    profile = storage.get_or_create_profile("p", "synthetic", {"batch_size": 8})
+    versions = [("params", "1")]
+    first = storage.create_job_once(ids, versions, profile.id, 0, "k", "a" * 64)
+    assert first.created
+    second = storage.create_job_once(ids[:1], versions, profile.id, 5, "k", "b" * 64)
+    assert (second.id, second.request_hash, second.created) == (first.id, "a" * 64, False)
+    assert storage.job_for_key("k") == second
+    assert storage.job_for_key("other") is None
+    assert sum(storage.get_job(first.id).counts.values()) == 3
+    plain = storage.create_job(ids, versions, profile.id, 0)
+    assert plain != first.id and storage.get_job(plain).init_seed == 0
+
+
+def test_the_request_hash_is_canonical() -> None:
+    base = {"architectures": [1, 2], "proxies": ["params"]}
+    digest = services.request_hash(ScoreJobIn(**base))
+    assert len(digest) == 64
+    same = {"proxies": ["params"], "init_seed": 0, "data": {"source": "synthetic"}, **base}
+    assert services.request_hash(ScoreJobIn(**same)) == digest
+    for other in ({**base, "architectures": [2, 1]}, {**base, "init_seed": 1}):
+        assert services.request_hash(ScoreJobIn(**other)) != digest
