@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     claim_batch_size: int = Field(default=4, ge=1)
     poll_seconds: float = Field(default=0.5, gt=0)
     device: str | None = Field(default=None, description="'cuda', 'cpu' or None for auto")
+    item_timeout_seconds: float | None = Field(
+        default=600.0,
+        gt=0,
+        description="kill the scoring process and fail an item scored for longer (None: never)",
+    )
     torch_threads: int | None = Field(
         default=None, ge=1, description="CPU threads per worker (default: torch's choice)"
     )

@@ -21,6 +21,11 @@ class ItemRefused(ValueError):
     """The item can never be scored as asked (over the limits, shape mismatch): no retry."""
 
 
+def is_retryable(error: BaseException) -> bool:
+    """Whether trying the item again may succeed: not for refusals or invalid specs."""
+    return not isinstance(error, ItemRefused | spaces.SpecError | KeyError)
+
+
 @dataclass(frozen=True)
 class Limits:
     max_params: int

@@ -2,8 +2,10 @@
 
 Run one per GPU (or per CPU core) with ``zero-cost worker`` or ``python -m app.worker``;
 any number may share one PostgreSQL database. The API process runs one in a thread in
-embedded mode. A heartbeat thread renews the leases of the items in hand; if it dies the
-worker stops. SIGTERM and SIGINT finish the item being scored, give the rest back and exit.
+embedded mode. Items are scored in a child process (``scoring_process``) that enforces the
+per-item time limit and takes any crash of scoring on itself. A heartbeat thread renews the
+leases of the items in hand; if it dies the worker stops. SIGTERM and SIGINT finish the item
+being scored, give the rest back and exit.
 """
 
 from __future__ import annotations
@@ -21,21 +23,16 @@ from collections.abc import Callable
 import torch
 
 from zero_cost import proxies as proxy_registry
-from zero_cost import spaces
 
 from . import services
 from .config import Settings, get_settings
 from .db.session import DatabaseUnavailable, make_engine
 from .db.storage import Storage
 from .queue import ClaimedItem, JobQueue, PredictorQueue
-from .scoring import ItemRefused, ItemScorer, Limits, pick_device
+from .scoring import Limits, is_retryable, pick_device
+from .scoring_process import ItemFailed, ScoringProcess
 
 log = logging.getLogger("zero_cost.worker")
-
-
-def is_retryable(error: BaseException) -> bool:
-    """Whether trying the item again may succeed: not for refusals or invalid specs."""
-    return not isinstance(error, ItemRefused | spaces.SpecError | KeyError)
 
 
 class Worker:
@@ -53,8 +50,12 @@ class Worker:
         if settings.torch_threads:
             torch.set_num_threads(settings.torch_threads)
         self.device = pick_device(settings.device)
-        self.scorer = ItemScorer(
-            self.device, Limits(settings.max_params, settings.max_flops), settings.data_dir
+        self.scorer = ScoringProcess(
+            self.device,
+            Limits(settings.max_params, settings.max_flops),
+            settings.data_dir,
+            settings.torch_threads,
+            settings.item_timeout_seconds,
         )
         self.stop = threading.Event()
         self._heartbeat_failed = threading.Event()
@@ -83,6 +84,7 @@ class Worker:
                     self.process(item)
         finally:
             self.stop.set()
+            self.scorer.close()
             beat.join(timeout=5)
             try:
                 released = self.queue.release()
@@ -94,22 +96,12 @@ class Worker:
     def process(self, item: ClaimedItem) -> None:
         """Score one item and record the outcome; never raises for the item's own faults."""
         try:
-            job = self.storage.get_job(item.job_id, max_errors=0)
-            architecture = self.storage.get_architectures([item.architecture_id])[
-                item.architecture_id
-            ]
-            profile = self.storage.get_profile(job.data_profile_id)
-            versions = [(name, proxy_registry.get(name).version) for name in job.proxies]
-            have = self.storage.scores_for(
-                [architecture.id], profile.id, job.init_seed, versions
-            ).get(architecture.id, {})
-            missing = [name for name in job.proxies if name not in have]
-            results = (
-                self.scorer.score(architecture, profile, missing, job.init_seed) if missing else []
-            )
-        except DatabaseUnavailable as error:
-            log.warning("database unavailable while scoring item %d: %s", item.item_id, error)
-            return  # the lease expires and the item is reclaimed
+            # Wait out an outage here: the heartbeat keeps renewing this item's lease, so an
+            # item dropped now would stay "running" until the worker stops.
+            architecture, profile, missing, seed = self._until_database(lambda: self._inputs(item))
+            results = self.scorer.score(architecture, profile, missing, seed) if missing else []
+        except DatabaseUnavailable:
+            return  # stopping during an outage: the heartbeat has stopped, the lease expires
         except Exception as error:  # noqa: BLE001  (any fault of the item is recorded)
             self._record_failure(item, error)
             return
@@ -120,6 +112,18 @@ class Worker:
             self._until_database(lambda: self.queue.fail(item, message, retry=True, scores=stored))
             return
         self._until_database(lambda: self.queue.complete(item, stored))
+
+    def _inputs(self, item: ClaimedItem) -> tuple:
+        """The item's architecture, data profile, proxies still to score, and seed."""
+        job = self.storage.get_job(item.job_id, max_errors=0)
+        architecture = self.storage.get_architectures([item.architecture_id])[item.architecture_id]
+        profile = self.storage.get_profile(job.data_profile_id)
+        versions = [(name, proxy_registry.get(name).version) for name in job.proxies]
+        have = self.storage.scores_for([architecture.id], profile.id, job.init_seed, versions).get(
+            architecture.id, {}
+        )
+        missing = [name for name in job.proxies if name not in have]
+        return architecture, profile, missing, job.init_seed
 
     def _train_predictor(self) -> bool:
         """Train one queued learned predictor, when there is one (scoring comes first).
@@ -146,10 +150,15 @@ class Worker:
         return True
 
     def _record_failure(self, item: ClaimedItem, error: Exception) -> None:
-        message = f"{type(error).__name__}: {error}"
-        if not isinstance(error, ItemRefused | spaces.SpecError):
-            log.error("item %d failed: %s\n%s", item.item_id, message, traceback.format_exc())
-        retry = is_retryable(error)
+        if isinstance(error, ItemFailed):
+            message, retry, details = error.message, error.retry, error.details
+        else:
+            message = f"{type(error).__name__}: {error}"
+            retry, details = is_retryable(error), traceback.format_exc()
+        if retry:  # unexpected: refusals, invalid specs and time limits are the item's own
+            log.error("item %d failed: %s\n%s", item.item_id, message, details)
+        else:
+            log.warning("item %d failed for good: %s", item.item_id, message)
         self._until_database(lambda: self.queue.fail(item, message, retry=retry))
 
     def _until_database(self, action: Callable[[], object]) -> object:

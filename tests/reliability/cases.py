@@ -8,6 +8,7 @@ script calls them with the sizes of the issue. Sizes are arguments, never hidden
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import random
@@ -137,7 +138,11 @@ def api_restarts(
     workdir: Path, clients: int = 8, duration: float = 30.0, restarts: int = 2, seed: int = 0
 ) -> CaseResult:
     """Clients write architectures, jobs and accuracies while the API is SIGKILLed and
-    restarted; every acknowledged write must be stored, and retries must not duplicate."""
+    restarted; every acknowledged write must be stored, and retries must not duplicate.
+
+    Score jobs carry an ``Idempotency-Key`` (one per logical submission, the same on every
+    retry and repeat of it): a key answered with two job ids, a repeat not answered as a
+    replay of its job, or two job rows with one key (``duplicate_rows``) are duplicates."""
     started = time.monotonic()
     result = CaseResult(
         "2. API restarts",
@@ -149,6 +154,7 @@ def api_restarts(
     lock = threading.Lock()
     acked_archs: dict[str, set[int]] = {}  # canonical key -> ids answered
     acked_jobs: set[int] = set()
+    job_ids_by_key: dict[str, set[int]] = {}  # Idempotency-Key -> job ids answered
     acked_accuracies: set[tuple[str, float]] = set()
     refused: list[str] = []
     repeats_created = [0]
@@ -161,10 +167,13 @@ def api_restarts(
     def client(k: int, base_url: str) -> None:
         rng = random.Random(seed * 1000 + k)
         with httpx.Client(base_url=base_url, timeout=30) as http:
-            while not stop.is_set():
+            for n in itertools.count():
+                if stop.is_set():
+                    break
                 cells = rng.sample(pool_cells, 5)
                 kind = rng.random()
                 until = time.monotonic() + 90
+                headers = {}
                 if kind < 0.5:
                     body = {"items": nb201_items(cells)}
                     path = "/v1/architectures"
@@ -175,6 +184,8 @@ def api_restarts(
                         "data": SYNTHETIC,
                     }
                     path = "/v1/score-jobs"
+                    # one key per submission, sent again with each retry and repeat of it
+                    headers = {"Idempotency-Key": f"restarts-{seed}-{k}-{n}"}
                 else:
                     body = {
                         "items": [
@@ -188,7 +199,9 @@ def api_restarts(
                         ]
                     }
                     path = "/v1/accuracies"
-                response = send(http, stats, "POST", path, json=body, retry_until=until)
+                response = send(
+                    http, stats, "POST", path, json=body, headers=headers, retry_until=until
+                )
                 if response is None or response.status_code >= 300:
                     with lock:
                         refused.append(f"{path}: {response and response.status_code}")
@@ -200,14 +213,28 @@ def api_restarts(
                             acked_archs.setdefault(item["canonical_key"], set()).add(item["id"])
                     elif path == "/v1/score-jobs":
                         acked_jobs.add(answer["id"])
+                        job_ids_by_key.setdefault(headers["Idempotency-Key"], set()).add(
+                            answer["id"]
+                        )
                     else:
                         acked_accuracies.update((keys[c], accuracy(c)) for c in cells)
-                if path != "/v1/score-jobs" and rng.random() < 0.3:
+                if rng.random() < 0.3:
                     # the same payload again (as a client whose answer was lost would)
-                    again = send(http, stats, "POST", path, json=body, retry_until=until)
-                    if again is not None and again.status_code < 300:
-                        with lock:
-                            repeats_created[0] += again.json()["created"]
+                    again = send(
+                        http, stats, "POST", path, json=body, headers=headers, retry_until=until
+                    )
+                    if again is None or again.status_code >= 300:
+                        continue
+                    repeat = again.json()
+                    with lock:
+                        if path == "/v1/score-jobs":
+                            ids = job_ids_by_key[headers["Idempotency-Key"]]
+                            if repeat["id"] in ids:  # the same job: it must be told a replay
+                                replayed = again.headers.get("idempotent-replayed") == "true"
+                                repeats_created[0] += int(not replayed)
+                            ids.add(repeat["id"])  # another job: counted per key, below
+                        else:
+                            repeats_created[0] += repeat["created"]
 
     with shared_database() as url:
         api = ApiServer(url, workdir)
@@ -244,8 +271,12 @@ def api_restarts(
         lost_archs = sum(
             1 for key, ids in acked_archs.items() if ids != {stored.get(key)}
         )  # a key answered with another id, or not stored
-        stored_jobs = {row[0] for row in sql(url, "SELECT id FROM score_jobs")}
+        job_rows = sql(url, "SELECT id, idempotency_key FROM score_jobs")
+        stored_jobs = {ident for ident, _ in job_rows}
         lost_jobs = len(acked_jobs - stored_jobs)
+        # a key answered with several jobs (each id beyond the first is a duplicate job)
+        keys_with_several_jobs = sum(len(ids) - 1 for ids in job_ids_by_key.values())
+        job_rows_without_key = sum(1 for _, key in job_rows if key is None)
         counts = item_counts(url, jobs)
         unfinished = sum(counts.values()) - counts.get("succeeded", 0)
         rows = sql(
@@ -260,7 +291,7 @@ def api_restarts(
         dups = duplicate_rows(url)
     result.requests = stats.requests
     result.lost = lost_archs + lost_jobs + lost_acc + unfinished
-    result.duplicates = sum(dups.values()) + repeats_created[0]
+    result.duplicates = sum(dups.values()) + repeats_created[0] + keys_with_several_jobs
     result.server_errors = len(stats.server_errors)
     result.p99_ms = stats.p(99)
     result.seconds = time.monotonic() - started
@@ -277,6 +308,8 @@ def api_restarts(
             "job_items_not_succeeded": unfinished,
         },
         "job_rows_without_answer": len(stored_jobs - acked_jobs),
+        "job_rows_without_key": job_rows_without_key,
+        "keys_answered_with_several_jobs": keys_with_several_jobs,
         "transport_errors": stats.transport_errors,
         "refused": refused[:10],
         "server_errors": stats.server_errors[:10],
@@ -707,22 +740,26 @@ def hostile_input(
 # -- 6. resource limits ----------------------------------------------------------------------
 
 
-def resource_limits(workdir: Path, cells: int = 60, max_attempts: int = 3) -> CaseResult:
-    """An oversized model is refused per item (once, no retry); a poisoned item that kills
-    its worker and one that raises fail after ``max_attempts`` while the queue drains."""
+def resource_limits(
+    workdir: Path, cells: int = 60, max_attempts: int = 3, item_timeout: float = 15.0
+) -> CaseResult:
+    """An oversized model is refused per item (once, no retry); an item that hangs is killed
+    and failed after ``item_timeout`` seconds (once, no retry); a poisoned item that kills its
+    scoring process and one that raises fail after ``max_attempts``; the queue drains."""
     started = time.monotonic()
     result = CaseResult(
         "6. resource limits",
-        f"{cells}-item job + 1 oversized + 2 poisoned items, 2 workers",
-        "worker-killing and raising items",
+        f"{cells}-item job + 1 oversized + 1 hanging + 2 poisoned items, 2 workers",
+        "hanging, process-killing and raising items",
     )
     good = distinct_cells(cells)
-    exit_cell, raise_cell = distinct_cells(2, offset=cells)
-    exit_key, raise_key = canonical_keys([exit_cell, raise_cell])
+    exit_cell, raise_cell, hang_cell = distinct_cells(3, offset=cells)
+    exit_key, raise_key, hang_key = canonical_keys([exit_cell, raise_cell, hang_cell])
+    poisoned = (exit_key, raise_key, hang_key)
     big = {"channels": 64, "cells_per_stage": 5}
     with shared_database() as url:
         # the poisoned items first, so that they are claimed before the rest
-        job_id, total = make_job(url, [exit_cell, raise_cell] + good)
+        job_id, total = make_job(url, [exit_cell, raise_cell, hang_cell] + good)
         big_job, _ = _big_job(url, big)
         pool = WorkerPool(
             url,
@@ -734,6 +771,8 @@ def resource_limits(workdir: Path, cells: int = 60, max_attempts: int = 3) -> Ca
             ZC_MAX_PARAMS=200_000,
             ZC_TEST_POISON_EXIT=exit_key,
             ZC_TEST_POISON_RAISE=raise_key,
+            ZC_TEST_POISON_HANG=hang_key,
+            ZC_ITEM_TIMEOUT_SECONDS=item_timeout,
         )
         pool.start()
         revived = 0
@@ -742,6 +781,8 @@ def resource_limits(workdir: Path, cells: int = 60, max_attempts: int = 3) -> Ca
             deadline = time.monotonic() + 180
             while time.monotonic() < deadline:
                 revived += pool.revive()  # a supervisor restarting crashed workers
+                # all finished? (asked before reading the items: a later snapshot of them)
+                finished = _finished(item_counts(url, [job_id, big_job])) == total + 1
                 rows = sql(
                     url,
                     "SELECT a.canonical_key, i.status FROM job_items i "
@@ -749,13 +790,11 @@ def resource_limits(workdir: Path, cells: int = 60, max_attempts: int = 3) -> Ca
                     j=job_id,
                 )
                 good_left = sum(
-                    1
-                    for key, status in rows
-                    if key not in (exit_key, raise_key) and status != "succeeded"
+                    1 for key, status in rows if key not in poisoned and status != "succeeded"
                 )
                 if good_left == 0 and good_done_at is None:
                     good_done_at = time.monotonic() - started
-                if _finished(item_counts(url, [job_id, big_job])) == total + 1:
+                if finished:
                     break
                 time.sleep(0.2)
         finally:
@@ -780,6 +819,7 @@ def resource_limits(workdir: Path, cells: int = 60, max_attempts: int = 3) -> Ca
     result.notes = {
         "exit_item": items[exit_key],
         "raise_item": items[raise_key],
+        "hang_item": items[hang_key],
         "oversized_item": tuple(big_item),
         "worker_restarts": revived,
         "good_items_done_after_s": good_done_at,
@@ -806,29 +846,6 @@ def _big_job(url: str, settings: dict) -> tuple[int, int]:
     finally:
         storage.engine.dispose()
     return job.id, job.total
-
-
-def item_time_limit(workdir: Path, limit_seconds: float = 2.0, wait: float = 15.0) -> dict:
-    """An item that hangs, with ``ZC_ITEM_TIMEOUT_SECONDS`` set: is it failed in time?"""
-    hang_cell, good_cell = distinct_cells(2)
-    hang_key = canonical_keys([hang_cell])[0]
-    with shared_database() as url:
-        job_id, _ = make_job(url, [hang_cell, good_cell], ["params"])
-        pool = WorkerPool(
-            url,
-            workdir,
-            1,
-            poison=True,
-            ZC_ITEM_TIMEOUT_SECONDS=limit_seconds,
-            ZC_TEST_POISON_HANG=hang_key,
-        )
-        pool.start()
-        try:
-            finished = wait_until(lambda: _finished(item_counts(url, [job_id])) == 2, timeout=wait)
-        finally:
-            pool.stop(signal.SIGKILL)
-        counts = item_counts(url, [job_id])
-    return {"finished": bool(finished), "counts": counts}
 
 
 # -- 7. auth ---------------------------------------------------------------------------------

@@ -26,11 +26,3 @@ def run_case(tmp_path: Path) -> Callable[..., CaseResult]:
         return result
 
     return run
-
-
-def logs(tmp_path: Path) -> str:
-    """The tail of every process log of the test, for failure messages."""
-    return "\n".join(
-        f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}"
-        for p in sorted(tmp_path.glob("*.log"))
-    )

@@ -348,8 +348,8 @@ class ApiServer(Process):
         raise RuntimeError(f"the API did not come up in {timeout}s: {self.log_text()[-2000:]}")
 
 
-POISON_BOOT = """
-import os, sys, time
+POISON_WORKER = """
+import os, time
 from app import scoring
 _score = scoring.ItemScorer.score
 def score(self, architecture, profile, names, seed):
@@ -362,11 +362,22 @@ def score(self, architecture, profile, names, seed):
         time.sleep(3600)
     return _score(self, architecture, profile, names, seed)
 scoring.ItemScorer.score = score
-from app.worker import main
-main()
+if __name__ == "__main__":
+    from app.worker import main
+    main()
 """
-"""A worker whose scorer crashes the process, raises or hangs on chosen canonical keys
-(``ZC_TEST_POISON_EXIT`` / ``_RAISE`` / ``_HANG``, comma-separated): poisoned items."""
+"""A worker script whose scorer crashes its process, raises or hangs on chosen canonical keys
+(``ZC_TEST_POISON_EXIT`` / ``_RAISE`` / ``_HANG``, comma-separated): poisoned items. It runs
+from a file, so that the worker's scoring process (``spawn`` imports the main module) is
+poisoned too."""
+
+
+def log_tails(workdir: Path, chars: int = 3000) -> str:
+    """The tail of every process log in ``workdir``, for failure messages."""
+    return "\n".join(
+        f"--- {p.name}\n{p.read_text(errors='replace')[-chars:]}"
+        for p in sorted(workdir.glob("*.log"))
+    )
 
 
 class WorkerPool:
@@ -375,7 +386,11 @@ class WorkerPool:
     def __init__(
         self, database_url: str, workdir: Path, count: int, poison: bool = False, **settings
     ) -> None:
-        args = [PYTHON, "-c", POISON_BOOT] if poison else [PYTHON, "-m", "app.worker"]
+        args = [PYTHON, "-m", "app.worker"]
+        if poison:
+            script = workdir / "poison_worker.py"
+            script.write_text(POISON_WORKER)
+            args = [PYTHON, str(script)]
         env = service_env(database_url, **settings)
         self.workers = [
             Process(args, env, workdir / f"worker-{i}.log", workdir) for i in range(count)
@@ -512,15 +527,22 @@ def sql(url: str, statement: str, **params: object) -> list:
 
 
 def duplicate_rows(url: str) -> dict[str, int]:
-    """Rows beyond the first per natural key, per table (all 0 when the invariants hold)."""
+    """Rows beyond the first per natural key, per table (all 0 when the invariants hold).
+
+    A score job's natural key is its ``Idempotency-Key``: two jobs created for one key are
+    a duplicate; jobs created without a key are distinct requests, never compared."""
     keys = {
         "architectures": "space, settings, canonical_key",
         "scores": "architecture_id, proxy, proxy_version, data_profile_id, seed",
         "accuracies": "architecture_id, dataset, metric, value, epochs, source",
         "job_items": "job_id, architecture_id",
+        "score_jobs": "idempotency_key",
     }
+    where = {"score_jobs": " WHERE idempotency_key IS NOT NULL"}
     return {
-        table: sql(url, f"SELECT count(*) - count(DISTINCT ({cols})) FROM {table}")[0][0]
+        table: sql(
+            url, f"SELECT count(*) - count(DISTINCT ({cols})) FROM {table}{where.get(table, '')}"
+        )[0][0]
         for table, cols in keys.items()
     }
 

@@ -4,7 +4,9 @@ a worker killed mid-item whose item another worker finishes)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -13,6 +15,7 @@ from contextlib import contextmanager
 import pytest
 
 from app.config import Settings
+from app.db.session import DatabaseUnavailable
 from app.db.storage import NewArchitecture, Storage
 from app.worker import Worker
 from zero_cost import proxies as proxy_registry
@@ -190,25 +193,54 @@ def test_items_over_the_limits_are_refused(
     assert storage.list_scores()[1] == 1
 
 
+BROKEN_PROXIES = '''
+import os
+import time
+
+from zero_cost import proxies
+
+
+@proxies.register("test_always_fails", version="1")
+def always_fails(passes: object) -> float:
+    """Raises, as a buggy proxy would."""
+    raise RuntimeError("this proxy is broken")
+
+
+@proxies.register("test_hangs", version="1")
+def hangs(passes: object) -> float:
+    """Never returns."""
+    time.sleep(3600)
+
+
+@proxies.register("test_kills_its_process", version="1")
+def kills_its_process(passes: object) -> float:
+    """Ends the process that runs it, as a crash in native code would."""
+    os._exit(3)
+'''
+
+
 @pytest.fixture
-def failing_proxy() -> Iterator[str]:
-    """A registered proxy that always raises; unregistered afterwards."""
-    name = "test_always_fails"
-
-    @proxy_registry.register(name, version="1")
-    def always_fails(passes: object) -> float:
-        """Raises, as a buggy proxy would."""
-        raise RuntimeError("this proxy is broken")
-
+def broken_proxies(tmp_path, monkeypatch) -> Iterator[None]:
+    """Proxies that raise, hang or end their process, registered here and, as a
+    ``sitecustomize`` module on PYTHONPATH, in the worker's scoring process (a fresh
+    interpreter); unregistered afterwards."""
+    plugin = tmp_path / "sitecustomize.py"
+    plugin.write_text(BROKEN_PROXIES)
+    paths = [str(tmp_path), os.environ.get("PYTHONPATH")]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, paths)))
+    spec = importlib.util.spec_from_file_location("broken_proxies", plugin)
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
     try:
-        yield name
+        yield
     finally:
-        proxy_registry._REGISTRY.pop(name, None)
+        for name in ("test_always_fails", "test_hangs", "test_kills_its_process"):
+            proxy_registry._REGISTRY.pop(name, None)
 
 
 def test_a_failing_proxy_is_retried_then_failed_keeping_the_other_scores(
-    storage, sql, migrated_url, nb201, cells, profile, wait_for, failing_proxy
+    storage, sql, migrated_url, nb201, cells, profile, wait_for, broken_proxies
 ):
+    failing_proxy = "test_always_fails"
     ids = add(storage, [nb201(cell) for cell in cells(2)])
     proxies = versions(["params", failing_proxy, "synflow"])
     job_id = storage.create_job(ids, proxies, profile.id, 0)
@@ -226,6 +258,70 @@ def test_a_failing_proxy_is_retried_then_failed_keeping_the_other_scores(
         (a, p) for a in ids for p in ("params", "synflow")
     )
     assert sql(DUPLICATE_SCORES) == []
+
+
+def test_an_item_past_the_time_limit_is_killed_and_failed_once(
+    storage, sql, migrated_url, nb201, cells, profile, wait_for, broken_proxies
+):
+    """The hanging item fails without a retry, naming the limit; the same worker (a new
+    scoring process) then scores the next job."""
+    hanging, good = add(storage, [nb201(cell) for cell in cells(2)])
+    stuck_job = storage.create_job([hanging], versions(["test_hangs"]), profile.id, 0)
+    good_job = storage.create_job([good], versions(["params"]), profile.id, 0)
+    settings = settings_for(migrated_url, item_timeout_seconds=2.0, claim_batch_size=1)
+    with running_worker(settings) as worker:
+        finish(storage, stuck_job, worker, wait_for)
+        finish(storage, good_job, worker, wait_for)
+    status, attempts, error, _ = item_rows(sql, stuck_job)[hanging]
+    assert (status, attempts) == ("failed", 1)
+    assert error.startswith("TimeLimitExceeded: scoring took longer than 2 s")
+    assert "ZC_ITEM_TIMEOUT_SECONDS" in error
+    assert item_rows(sql, good_job)[good][:2] == ("succeeded", 1)
+
+
+def test_an_item_that_kills_its_scoring_process_fails_and_the_worker_survives(
+    storage, sql, migrated_url, nb201, cells, profile, wait_for, broken_proxies
+):
+    crashing, good = add(storage, [nb201(cell) for cell in cells(2)])
+    crash_job = storage.create_job([crashing], versions(["test_kills_its_process"]), profile.id, 0)
+    good_job = storage.create_job([good], versions(["params"]), profile.id, 0)
+    settings = settings_for(migrated_url, max_attempts=2, claim_batch_size=1)
+    with running_worker(settings) as worker:
+        finish(storage, crash_job, worker, wait_for)
+        finish(storage, good_job, worker, wait_for)
+    status, attempts, error, _ = item_rows(sql, crash_job)[crashing]
+    assert (status, attempts) == ("failed", 2)
+    assert error == "ScoringProcessDied: the scoring process exited with code 3 on this item"
+    assert item_rows(sql, good_job)[good][:2] == ("succeeded", 1)
+
+
+def test_an_outage_while_reading_an_item_does_not_strand_it(
+    storage, sql, migrated_url, nb201, cells, profile
+):
+    """The database drops while the worker reads a claimed item: the worker waits for it and
+    finishes the item (dropping it left it "running" for good, its lease renewed by the
+    heartbeat)."""
+    ids = add(storage, [nb201(cell) for cell in cells(1)])
+    job_id = storage.create_job(ids, versions(["params"]), profile.id, 0)
+    worker = Worker(settings_for(migrated_url))
+    reads = []
+    get_job = worker.storage.get_job
+
+    def get_job_after_an_outage(*args: object, **kwargs: object) -> object:
+        reads.append(len(reads))
+        if len(reads) == 1:
+            raise DatabaseUnavailable("server closed the connection unexpectedly")
+        return get_job(*args, **kwargs)
+
+    worker.storage.get_job = get_job_after_an_outage
+    try:
+        (item,) = worker.queue.claim(1)
+        worker.process(item)
+    finally:
+        worker.scorer.close()
+        worker.engine.dispose()
+    assert reads == [0, 1]
+    assert item_rows(sql, job_id)[ids[0]][:2] == ("succeeded", 1)
 
 
 # -- worker processes (PostgreSQL) ------------------------------------------------------------
