@@ -14,9 +14,12 @@ OOM killer), the item fails with a retry, as if its worker had crashed, and coun
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import multiprocessing
+import os
 import signal
+import stat
 import traceback
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -120,7 +123,7 @@ class ScoringProcess:
         parent_end, child_end = context.Pipe()
         process = context.Process(
             target=_serve,
-            args=(child_end, *self._child_args),
+            args=(child_end, os.getpid(), *self._child_args),
             name="zero-cost-scoring",
             daemon=True,
         )
@@ -151,14 +154,44 @@ class ScoringProcess:
         return f"exited with code {code}"
 
 
+def _die_with(parent_pid: int) -> None:
+    """Have the kernel SIGKILL this process when the worker dies (Linux), so that a worker
+    killed mid-item does not leave its scoring process running the item to the end."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return  # not Linux: the child still ends when it next reads the closed pipe
+    if os.getppid() != parent_pid:  # the worker died before prctl took effect
+        os._exit(1)
+
+
+def _close_inherited_sockets(keep: int) -> None:
+    """A forked child holds a copy of every socket of its worker: database connections,
+    the API's listening socket in embedded mode, the worker's end of this pipe. Close them:
+    the worker's closed connections and a restarted API's port are not held open by us, and
+    we read end-of-file when the worker dies."""
+    if not os.path.isdir("/proc/self/fd"):
+        return
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        try:
+            if fd != keep and stat.S_ISSOCK(os.fstat(fd).st_mode):
+                os.close(fd)
+        except OSError:
+            pass  # the listing's own descriptor, already closed
+
+
 def _serve(
     conn: Connection,
+    parent_pid: int,
     device: str,
     limits: Limits,
     data_dir: str | None,
     torch_threads: int | None,
 ) -> None:
     """The child: score items from the pipe until it closes or sends None."""
+    _die_with(parent_pid)
+    _close_inherited_sockets(keep=conn.fileno())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the worker, which stops us
     if torch_threads:
         torch.set_num_threads(torch_threads)

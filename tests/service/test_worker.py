@@ -11,6 +11,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -395,6 +396,14 @@ SLOW = {"channels": 8, "cells_per_stage": 2}
 
 @pytest.mark.slow
 @POSTGRESQL_ONLY
+def children(pid: int) -> list[int]:
+    """Process ids of ``pid``'s children (Linux /proc)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        found += [int(child) for child in task.read_text().split()]
+    return found
+
+
 def test_an_item_of_a_killed_worker_is_finished_by_another(
     storage, sql, migrated_url, nb201, cells, make_profile, wait_for, spawn_worker
 ):
@@ -416,8 +425,15 @@ def test_an_item_of_a_killed_worker_is_finished_by_another(
         return rows[0] if rows else None
 
     item_id, architecture_id = wait_for(a_is_scoring, 60, interval=0.02, what="A to claim")
+    scoring = wait_for(lambda: children(a.pid), 30, what="A's scoring process")
     a.send_signal(signal.SIGKILL)
     assert a.wait(timeout=10) == -signal.SIGKILL
+    # its scoring process dies with it, mid-item (no orphan left running)
+    wait_for(
+        lambda: not any(Path(f"/proc/{pid}").exists() for pid in scoring),
+        10,
+        what="A's scoring process to die with A",
+    )
     status, attempts, _, owner = item_rows(sql, job_id)[architecture_id]
     assert (status, attempts, owner) == ("running", 1, a_id)  # killed mid-item
     assert storage.list_scores(architecture_id=architecture_id)[1] == 0
