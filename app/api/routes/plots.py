@@ -7,6 +7,7 @@ from fastapi.responses import Response
 
 from ... import plots, services
 from ..deps import ReadAccess, StorageDep
+from ..params import Bootstrap, Dataset, Metric, Names, Seed, split_names
 
 router = APIRouter(prefix="/v1/plots", tags=["plots"])
 
@@ -17,15 +18,7 @@ IMAGE_RESPONSES: dict = {
     }
 }
 
-Dataset = Annotated[str, Query(min_length=1, max_length=64)]
-Metric = Annotated[str, Query(min_length=1, max_length=64)]
-Names = Annotated[str | None, Query(description="comma-separated; default: all")]
-Seed = Annotated[int, Query(ge=0)]
 FigureFormat = Annotated[Literal["svg", "png"], Query(alias="format")]
-
-
-def _names(value: str | None) -> list[str] | None:
-    return None if value is None else [part.strip() for part in value.split(",") if part.strip()]
 
 
 def _image(content: bytes, fmt: str) -> Response:
@@ -57,7 +50,7 @@ def scatter_plot(
         dataset=dataset,
         metric=metric,
         name=name,
-        proxies=_names(proxies),
+        proxies=split_names(proxies),
         profile_id=profile_id,
         seed=seed,
     )
@@ -86,7 +79,7 @@ def correlations_plot(
     ensembles: Names = None,
     profile_id: int | None = None,
     seed: Seed = 0,
-    bootstrap: Annotated[int, Query(ge=0, le=10_000, description="resamples for CIs")] = 1000,
+    bootstrap: Bootstrap = 1000,
     fmt: FigureFormat = "svg",
 ) -> Response:
     """Spearman's rho and Kendall's tau-b with bootstrap 95% CIs for every proxy and
@@ -95,8 +88,8 @@ def correlations_plot(
         storage,
         dataset=dataset,
         metric=metric,
-        proxies=_names(proxies),
-        ensemble_methods=_names(ensembles),
+        proxies=split_names(proxies),
+        ensemble_methods=split_names(ensembles),
         profile_id=profile_id,
         seed=seed,
         n_resamples=bootstrap,
@@ -128,8 +121,8 @@ def precision_plot(
         storage,
         dataset=dataset,
         metric=metric,
-        proxies=_names(proxies),
-        ensemble_methods=_names(ensembles),
+        proxies=split_names(proxies),
+        ensemble_methods=split_names(ensembles),
         profile_id=profile_id,
         seed=seed,
     )

@@ -1,0 +1,136 @@
+"""Architectures: checked against their search space, stored once, read back by id."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Sequence
+
+from zero_cost import spaces
+
+from ..api.errors import ApiError, not_found
+from ..api.schemas import (
+    AccuracyOut,
+    ArchitectureDetail,
+    ArchitectureIn,
+    ArchitectureOut,
+    ScoreOut,
+)
+from ..config import Settings
+from ..db.storage import ArchitectureRecord, NewArchitecture, Storage
+
+
+def _space(name: str, settings: dict[str, int], field: str) -> tuple[spaces.SearchSpace, str]:
+    """The configured space and the canonical JSON of its full settings (defaults filled)."""
+    try:
+        space = spaces.get(name, **settings)
+    except KeyError as error:
+        raise ApiError(422, "unknown_space", str(error.args[0]), f"{field}.space") from None
+    except spaces.SpecError as error:
+        raise ApiError(422, "invalid_settings", str(error), f"{field}.settings") from None
+    parameters = inspect.signature(type(space).__init__).parameters.values()
+    full = {p.name: p.default for p in parameters if p.kind is p.KEYWORD_ONLY} | settings
+    return space, json.dumps(full, sort_keys=True, separators=(",", ":"))
+
+
+def _new_architecture(item: ArchitectureIn, field: str) -> NewArchitecture:
+    space, settings = _space(item.space, item.settings, field)
+    try:
+        arch = space.parse(item.spec)
+        params, flops = space.param_count(arch), space.flops(arch)
+    except spaces.SpecError as error:
+        raise ApiError(422, "invalid_spec", f"{field}.spec: {error}", f"{field}.spec") from None
+    return NewArchitecture(
+        space=item.space,
+        settings=settings,
+        canonical_key=space.canonical_key(arch),
+        spec=json.dumps(space.to_spec(arch), separators=(",", ":")),
+        is_degenerate=bool(arch.is_degenerate),
+        params=params,
+        flops=flops,
+    )
+
+
+def _architecture_out(record: ArchitectureRecord, created: bool | None = None) -> ArchitectureOut:
+    return ArchitectureOut(
+        id=record.id,
+        space=record.space,
+        settings=json.loads(record.settings),
+        canonical_key=record.canonical_key,
+        is_degenerate=record.is_degenerate,
+        params=record.params,
+        flops=record.flops,
+        spec=json.loads(record.spec),
+        created=created,
+    )
+
+
+def check_batch_size(count: int, settings: Settings, field: str) -> None:
+    if count > settings.max_batch_items:
+        raise ApiError(
+            413,
+            "batch_too_large",
+            f"{field}: {count} items; at most {settings.max_batch_items} per request",
+            field,
+        )
+
+
+def register_architectures(
+    storage: Storage, settings: Settings, items: Sequence[ArchitectureIn], field: str = "items"
+) -> list[ArchitectureOut]:
+    """Validate and store architectures; each result says whether it was new."""
+    check_batch_size(len(items), settings, field)
+    new = [_new_architecture(item, f"{field}[{i}]") for i, item in enumerate(items)]
+    results = storage.add_architectures(new)
+    return [
+        ArchitectureOut(
+            id=architecture_id,
+            space=n.space,
+            settings=json.loads(n.settings),
+            canonical_key=n.canonical_key,
+            is_degenerate=n.is_degenerate,
+            params=n.params,
+            flops=n.flops,
+            spec=json.loads(n.spec),
+            created=created,
+        )
+        for n, (architecture_id, created) in zip(new, results, strict=True)
+    ]
+
+
+def resolve_architectures(
+    storage: Storage, settings: Settings, refs: Sequence[int | ArchitectureIn], field: str
+) -> list[int]:
+    """Architecture ids for references that are ids (must exist) or specs (stored if new)."""
+    check_batch_size(len(refs), settings, field)
+    specs = [(i, ref) for i, ref in enumerate(refs) if isinstance(ref, ArchitectureIn)]
+    ids: list[int | None] = [ref if isinstance(ref, int) else None for ref in refs]
+    if specs:
+        new = [_new_architecture(ref, f"{field}[{i}]") for i, ref in specs]
+        for (i, _), (architecture_id, _) in zip(specs, storage.add_architectures(new), strict=True):
+            ids[i] = architecture_id
+    given = [(i, ref) for i, ref in enumerate(refs) if isinstance(ref, int)]
+    if given:
+        found = storage.get_architectures(ref for _, ref in given)
+        for i, ref in given:
+            if ref not in found:
+                raise ApiError(
+                    422,
+                    "unknown_architecture",
+                    f"{field}[{i}]: no architecture {ref}",
+                    f"{field}[{i}]",
+                )
+    return [int(i) for i in ids if i is not None]
+
+
+def architecture_detail(storage: Storage, architecture_id: int) -> ArchitectureDetail:
+    record = storage.get_architectures([architecture_id]).get(architecture_id)
+    if record is None:
+        raise not_found("architecture", architecture_id)
+    scores, _ = storage.list_scores(architecture_id=architecture_id, limit=10_000)
+    accuracies, _ = storage.list_accuracies(architecture_id=architecture_id, limit=10_000)
+    return ArchitectureDetail(
+        **_architecture_out(record).model_dump(exclude={"created"}),
+        scores=[ScoreOut(**s.__dict__) for s in scores],
+        accuracies=[AccuracyOut(**a.__dict__) for a in accuracies],
+    )

@@ -1,0 +1,116 @@
+"""Learned predictors: queued for training, trained by the worker, read back."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from zero_cost import predictor as predictor_module
+
+from .. import learned
+from ..api.errors import ApiError, not_found
+from ..api.schemas import LearningCurvePoint, PredictorIn, PredictorList, PredictorOut
+from ..db.storage import PredictorConfig, PredictorRecord, Storage
+from ..queue import TrainedPredictor
+from .data_profiles import proxy_versions
+from .population import _scored_profile, population
+
+
+def predictor_out(record: PredictorRecord) -> PredictorOut:
+    """A predictor as the API shows it: never its model bytes or out-of-fold predictions."""
+    config = record.config
+    return PredictorOut(
+        id=record.id,
+        version=record.version,
+        status=record.status,
+        error=record.error,
+        dataset=config.dataset,
+        metric=config.metric,
+        data_profile_id=config.data_profile_id,
+        init_seed=config.seed,
+        space=config.space,
+        proxies=list(config.proxies),
+        features=config.features,
+        min_labels=config.min_labels,
+        n_labels=record.n_labels,
+        mode=record.mode,
+        fallback_reason=record.fallback_reason,
+        metrics=record.metrics,
+        learning_curve=(
+            None
+            if record.learning_curve is None
+            else [LearningCurvePoint(**point) for point in record.learning_curve]
+        ),
+        created_at=record.created_at,
+    )
+
+
+def create_predictor(storage: Storage, body: PredictorIn) -> PredictorOut:
+    """Queue the training of a predictor (the next version of its configuration); a worker
+    trains it from the scores and accuracies stored when it starts."""
+    profile_id = _scored_profile(storage, body.profile_id)
+    names = body.proxies or storage.proxies_with_scores(profile_id)
+    if not names:
+        message = f"proxies: data profile {profile_id} has no scores to learn from"
+        raise ApiError(422, "proxies_required", message, "proxies")
+    versions = proxy_versions(names)
+    if body.features == "proxies+encoding":
+        try:
+            predictor_module.encoding_names(body.space)
+        except KeyError as error:
+            raise ApiError(422, "unknown_space", str(error.args[0]), "space") from None
+    config = PredictorConfig(
+        dataset=body.dataset,
+        metric=body.metric,
+        data_profile_id=profile_id,
+        seed=body.init_seed,
+        space=body.space,
+        proxies=tuple(sorted(name for name, _ in versions)),
+        features=body.features,
+        min_labels=body.min_labels,
+    )
+    return predictor_out(storage.get_predictor(storage.create_predictor(config)))
+
+
+def get_predictor(storage: Storage, predictor_id: int) -> PredictorOut:
+    record = storage.get_predictor(predictor_id)
+    if record is None:
+        raise not_found("predictor", predictor_id)
+    return predictor_out(record)
+
+
+def list_predictors(
+    storage: Storage, dataset: str | None, metric: str | None, limit: int
+) -> PredictorList:
+    records = storage.list_predictors(dataset=dataset, metric=metric, limit=limit)
+    return PredictorList(data=[predictor_out(r) for r in records])
+
+
+def train_predictor(storage: Storage, predictor_id: int) -> TrainedPredictor:
+    """Train a stored predictor on the architectures of its space that have an accuracy and
+    a score on its profile (the worker calls this, then stores the result).
+
+    Raises:
+        ApiError, ValueError: nothing to train on (the predictor is then failed).
+    """
+    record = storage.get_predictor(predictor_id)
+    config = record.config
+    n_reported = storage.labelled_count(config.dataset, config.metric)
+    found = population(
+        storage,
+        dataset=config.dataset,
+        metric=config.metric,
+        proxies=config.proxies,
+        profile_id=config.data_profile_id,
+        seed=config.seed,
+    )
+    architectures = storage.get_architectures(found.architecture_ids)
+    keep = np.array(
+        [architectures[a].space == config.space for a in found.architecture_ids], dtype=bool
+    )
+    ids = [a for a, k in zip(found.architecture_ids, keep, strict=True) if k]
+    specs = [json.loads(architectures[a].spec) for a in ids]
+    table = {name: values[keep] for name, values in found.table.items()}
+    x = learned.features(config.features, config.space, table, specs)
+    return learned.train(x, found.truth[keep], ids, config.min_labels, n_reported)

@@ -1,0 +1,96 @@
+"""Score jobs: created (once per idempotency key), read and cancelled."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from ..api.errors import ApiError, not_found
+from ..api.schemas import ItemError, ScoreJobIn, ScoreJobOut
+from ..config import Settings
+from ..db.storage import JobRecord, KeyedJob, Storage
+from .architectures import resolve_architectures
+from .data_profiles import proxy_versions, resolve_profile
+
+
+def job_out(record: JobRecord) -> ScoreJobOut:
+    return ScoreJobOut(
+        id=record.id,
+        status=record.status,
+        proxies=record.proxies,
+        data_profile_id=record.data_profile_id,
+        init_seed=record.init_seed,
+        total=sum(record.counts.values()),
+        counts=record.counts,
+        errors=[ItemError(**error) for error in record.errors],
+    )
+
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def request_hash(body: ScoreJobIn) -> str:
+    """SHA-256 (hex) of the validated request as canonical JSON (sorted keys, defaults
+    filled in): a retry that spells the same request differently (key order, whitespace, an
+    omitted default) is the same request; any other value is another request."""
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _check_same_request(job: KeyedJob, digest: str, key: str) -> None:
+    if job.request_hash != digest:
+        raise ApiError(
+            422,
+            "idempotency_key_reused",
+            f"{IDEMPOTENCY_HEADER}: {key!r} was used for another request (job {job.id}); "
+            "use a new key for a new request",
+            IDEMPOTENCY_HEADER,
+        )
+
+
+def submit_score_job(
+    storage: Storage, settings: Settings, body: ScoreJobIn, idempotency_key: str | None = None
+) -> tuple[ScoreJobOut, bool]:
+    """Create a job; the job and whether it is a replay (a job made earlier with the key).
+
+    With ``idempotency_key``, a retry of the same request gets the job the first attempt
+    made, in its current state, however often and concurrently it is retried; the key with
+    another request is refused (422 ``idempotency_key_reused``).
+    """
+    if idempotency_key is None:
+        return create_score_job(storage, settings, body), False
+    digest = request_hash(body)
+    # A replay is answered without redoing the work; a race between first attempts is
+    # settled by the unique index in ``create_job_once``, not by this look-up.
+    known = storage.job_for_key(idempotency_key)
+    if known is None:
+        versions = proxy_versions(body.proxies)
+        ids = resolve_architectures(storage, settings, body.architectures, "architectures")
+        profile = resolve_profile(storage, settings, body.data)
+        known = storage.create_job_once(
+            ids, versions, profile.id, body.init_seed, idempotency_key, digest
+        )
+    _check_same_request(known, digest, idempotency_key)
+    return job_out(storage.get_job(known.id)), not known.created
+
+
+def create_score_job(storage: Storage, settings: Settings, body: ScoreJobIn) -> ScoreJobOut:
+    """A new job for the request (no idempotency key)."""
+    versions = proxy_versions(body.proxies)
+    ids = resolve_architectures(storage, settings, body.architectures, "architectures")
+    profile = resolve_profile(storage, settings, body.data)
+    job_id = storage.create_job(ids, versions, profile.id, body.init_seed)
+    return job_out(storage.get_job(job_id))
+
+
+def get_score_job(storage: Storage, job_id: int) -> ScoreJobOut:
+    record = storage.get_job(job_id)
+    if record is None:
+        raise not_found("score job", job_id)
+    return job_out(record)
+
+
+def cancel_score_job(storage: Storage, job_id: int) -> ScoreJobOut:
+    if not storage.cancel_job(job_id):
+        raise not_found("score job", job_id)
+    return get_score_job(storage, job_id)
