@@ -20,8 +20,6 @@ import traceback
 import uuid
 from collections.abc import Callable
 
-import torch
-
 from zero_cost import proxies as proxy_registry
 
 from . import services
@@ -47,8 +45,6 @@ class Worker:
             self.engine, self.worker_id, settings.lease_seconds, settings.max_attempts
         )
         self.predictors = PredictorQueue(self.engine, self.worker_id, settings.lease_seconds)
-        if settings.torch_threads:
-            torch.set_num_threads(settings.torch_threads)
         self.device = pick_device(settings.device)
         self.scorer = ScoringProcess(
             self.device,
