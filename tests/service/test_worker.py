@@ -261,39 +261,43 @@ def test_a_failing_proxy_is_retried_then_failed_keeping_the_other_scores(
     assert sql(DUPLICATE_SCORES) == []
 
 
+def broken_then_good(storage, sql, nb201, cells, profile, wait_for, proxy, settings):
+    """A job of one item scored with the broken ``proxy``, then a job of one good item, run
+    by one worker thread with ``settings``: (status, attempts, error) of each item."""
+    broken, good = add(storage, [nb201(cell) for cell in cells(2)])
+    broken_job = storage.create_job([broken], versions([proxy]), profile.id, 0)
+    good_job = storage.create_job([good], versions(["params"]), profile.id, 0)
+    with running_worker(settings) as worker:
+        finish(storage, broken_job, worker, wait_for)
+        finish(storage, good_job, worker, wait_for)
+    return item_rows(sql, broken_job)[broken][:3], item_rows(sql, good_job)[good][:3]
+
+
 def test_an_item_past_the_time_limit_is_killed_and_failed_once(
     storage, sql, migrated_url, nb201, cells, profile, wait_for, broken_proxies
 ):
     """The hanging item fails without a retry, naming the limit; the same worker (a new
     scoring process) then scores the next job."""
-    hanging, good = add(storage, [nb201(cell) for cell in cells(2)])
-    stuck_job = storage.create_job([hanging], versions(["test_hangs"]), profile.id, 0)
-    good_job = storage.create_job([good], versions(["params"]), profile.id, 0)
     settings = settings_for(migrated_url, item_timeout_seconds=2.0, claim_batch_size=1)
-    with running_worker(settings) as worker:
-        finish(storage, stuck_job, worker, wait_for)
-        finish(storage, good_job, worker, wait_for)
-    status, attempts, error, _ = item_rows(sql, stuck_job)[hanging]
+    (status, attempts, error), good = broken_then_good(
+        storage, sql, nb201, cells, profile, wait_for, "test_hangs", settings
+    )
     assert (status, attempts) == ("failed", 1)
     assert error.startswith("TimeLimitExceeded: scoring took longer than 2 s")
     assert "ZC_ITEM_TIMEOUT_SECONDS" in error
-    assert item_rows(sql, good_job)[good][:2] == ("succeeded", 1)
+    assert good[:2] == ("succeeded", 1)
 
 
 def test_an_item_that_kills_its_scoring_process_fails_and_the_worker_survives(
     storage, sql, migrated_url, nb201, cells, profile, wait_for, broken_proxies
 ):
-    crashing, good = add(storage, [nb201(cell) for cell in cells(2)])
-    crash_job = storage.create_job([crashing], versions(["test_kills_its_process"]), profile.id, 0)
-    good_job = storage.create_job([good], versions(["params"]), profile.id, 0)
     settings = settings_for(migrated_url, max_attempts=2, claim_batch_size=1)
-    with running_worker(settings) as worker:
-        finish(storage, crash_job, worker, wait_for)
-        finish(storage, good_job, worker, wait_for)
-    status, attempts, error, _ = item_rows(sql, crash_job)[crashing]
+    (status, attempts, error), good = broken_then_good(
+        storage, sql, nb201, cells, profile, wait_for, "test_kills_its_process", settings
+    )
     assert (status, attempts) == ("failed", 2)
     assert error == "ScoringProcessDied: the scoring process exited with code 3 on this item"
-    assert item_rows(sql, good_job)[good][:2] == ("succeeded", 1)
+    assert good[:2] == ("succeeded", 1)
 
 
 def test_an_outage_while_reading_an_item_does_not_strand_it(
