@@ -918,7 +918,7 @@ def search(
     ranks: the accuracies in FILE of the cells evaluated are reported as they come (as if
     they had been trained), and the predictor is retrained every --retrain-every proposals.
     """
-    from . import search as searching
+    from zero_cost import search as searching
 
     state = _state(ctx)
     proxy_names = _names(proxies)
@@ -998,7 +998,7 @@ def search(
 
 def _read_accuracies(path: Path, column: str) -> dict[str, float]:
     """canonical key of each NB201 cell of a CSV (``arch_str`` column) -> its ``column``."""
-    from . import search as searching
+    from zero_cost import search as searching
 
     try:
         with open(path, newline="") as handle:

@@ -4,10 +4,10 @@ Restricted to the 400 cells of ``../shared/data/nb201_dev.csv`` (the cells whose
 accuracy we have), with a budget of 100 proposals per run over 10 seeds, it compares the
 true ``cifar10_test`` accuracy of
 
-* the cell regularized evolution (``app.search.regularized_evolution``) picks, with the
+* the cell regularized evolution (``zero_cost.search.regularized_evolution``) picks, with the
   ``log_rank`` ensemble of the label-free proxies synflow, nwot, jacob_cov, params and
   flops as fitness;
-* the best of 100 random cells by the same ensemble (``app.search.random_search``);
+* the best of 100 random cells by the same ensemble (``zero_cost.search.random_search``);
 * a random pick, whose expected accuracy is the mean of the 400.
 
 Searching a restricted set: a mutation changes one edge op as usual; when the mutated cell
@@ -16,7 +16,7 @@ nearest to the mutated cell in Hamming distance over the six edge ops (never the
 The initial population is drawn uniformly from the 400.
 
 Fitness is computed as the service does: the ensemble ranks each batch of proposals together
-with the current population (see ``app/search.py``). By default the proxies are computed
+with the current population (see ``zero_cost/search.py``). By default the proxies are computed
 locally, once, on a batch of 64 CIFAR-10 training images (``cifar10_sample.npz``, seed 0;
 networks built with seed 0; one process per core; a few minutes) and cached in
 ``.cache/nb201_label_free.npz``; ``--url`` ranks through a running service instead (it
@@ -44,8 +44,7 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app import search  # noqa: E402
-from zero_cost import ensemble, spaces  # noqa: E402
+from zero_cost import ensemble, search, spaces  # noqa: E402
 from zero_cost.spaces.nb201 import EDGES, OPS  # noqa: E402
 
 SHARED_DATA = ROOT.parent / "shared" / "data"

@@ -17,11 +17,10 @@ import pytest
 import typer.main
 from typer.testing import CliRunner
 
-from app import search
 from app.cli import app
 from app.config import Settings
 from app.db import migrations
-from zero_cost import spaces
+from zero_cost import search, spaces
 
 SMALL = {"channels": 4, "cells_per_stage": 1}
 CELLS = [

@@ -34,12 +34,12 @@ from __future__ import annotations
 import math
 import random
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from zero_cost import spaces
-from zero_cost.spaces.nb201 import EDGES, OPS, NB201Arch
+from . import spaces
+from .spaces.nb201 import EDGES, OPS, NB201Arch
 
 RankFn = Callable[[Sequence[str]], Sequence[float | None]]
 """Fitness of each spec (higher = better; ``None`` = unscored), from one joint ranking."""
@@ -49,6 +49,50 @@ ProgressFn = Callable[[int, int], None]
 """Called with (distinct cells evaluated so far, budget)."""
 
 SUPPORTED_SPACES = ("nb201",)
+
+
+class ScoringClient(Protocol):
+    """What the service rankers call on a client; ``zero_cost.client.Client`` is one."""
+
+    def submit(self, architectures: Sequence[Mapping[str, Any]]) -> Sequence[Any]: ...
+
+    def score(
+        self,
+        architectures: Sequence[int],
+        proxies: Sequence[str],
+        *,
+        data: Mapping[str, Any] | None = None,
+        init_seed: int = 0,
+        wait: bool = True,
+    ) -> Any: ...
+
+    def rank(
+        self,
+        candidates: Sequence[int],
+        proxies: Sequence[str],
+        *,
+        ensemble: str = "log_rank",
+        data: Mapping[str, Any] | None = None,
+        init_seed: int = 0,
+        poll_seconds: float = 0.5,
+        dataset: str | None = None,
+        metric: str = "test_accuracy",
+    ) -> Sequence[Any]: ...
+
+    def add_accuracies(self, items: Iterable[Mapping[str, Any]]) -> int: ...
+
+    def train_predictor(
+        self,
+        dataset: str,
+        metric: str = "test_accuracy",
+        *,
+        proxies: Sequence[str] | None = None,
+        profile_id: int | None = None,
+        init_seed: int = 0,
+        min_labels: int = 20,
+        space: str = "nb201",
+        poll_seconds: float = 0.5,
+    ) -> dict: ...
 
 
 class SearchError(ValueError):
@@ -238,7 +282,7 @@ def random_search(
 
 
 def service_ranker(
-    client: Any,
+    client: ScoringClient,
     proxies: Sequence[str],
     *,
     ensemble: str = "log_rank",
@@ -274,7 +318,7 @@ def service_ranker(
 
 
 def learning_ranker(
-    client: Any,
+    client: ScoringClient,
     proxies: Sequence[str],
     *,
     dataset: str,
