@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -27,6 +27,9 @@ Architecture = int | Mapping[str, Any]
 """An architecture id, or a spec ``{"space": ..., "spec": ..., "settings": {...}}``."""
 
 FINISHED = frozenset({"succeeded", "failed", "cancelled"})
+
+FigureFormat = Literal["svg", "png"]
+"""The file format of a figure drawn by the service."""
 
 
 class ApiError(Exception):
@@ -193,6 +196,12 @@ class Client:
     def job(self, job_id: int) -> Job:
         return _job(self.request("GET", f"/v1/score-jobs/{job_id}").json())
 
+    def job_details(self, job_id: int) -> dict[str, Any]:
+        """A score job as the service reports it: ``id``, ``status``, ``proxies``,
+        ``data_profile_id``, ``init_seed``, ``total``, ``counts`` (items by state) and the
+        items' ``errors``. ``job`` keeps only what following a job needs."""
+        return self.request("GET", f"/v1/score-jobs/{job_id}").json()
+
     def cancel(self, job_id: int) -> Job:
         return _job(self.request("DELETE", f"/v1/score-jobs/{job_id}").json())
 
@@ -285,6 +294,60 @@ class Client:
             params["profile_id"] = profile_id
         return self.request("GET", "/v1/correlations", params=params).json()
 
+    # -- figures -------------------------------------------------------------------------------
+    # Proxies and ensembles are sent as given: None means all, an empty list none.
+
+    def correlations_plot(
+        self,
+        dataset: str,
+        metric: str = "test_accuracy",
+        *,
+        proxies: Sequence[str] | None = None,
+        ensembles: Sequence[str] | None = None,
+        profile_id: int | None = None,
+        bootstrap: int = 1000,
+        fmt: FigureFormat = "svg",
+    ) -> bytes:
+        """The figure of ``correlations``: Spearman's rho and Kendall's tau-b with bootstrap
+        95% intervals, a bar per proxy and ensemble; the bytes of an SVG or PNG file."""
+        params = _figure_params(dataset, metric, proxies, profile_id, fmt)
+        params |= _names_param("ensembles", ensembles) | {"bootstrap": bootstrap}
+        return self.request("GET", "/v1/plots/correlations", params=params).content
+
+    def scatter_plot(
+        self,
+        dataset: str,
+        name: str,
+        metric: str = "test_accuracy",
+        *,
+        proxies: Sequence[str] | None = None,
+        profile_id: int | None = None,
+        scale: Literal["value", "rank"] = "value",
+        fmt: FigureFormat = "svg",
+    ) -> bytes:
+        """One proxy's or ensemble's (``name``) score per architecture against its accuracy;
+        ``scale="rank"`` plots score ranks. For an ensemble, ``proxies`` are its members.
+        The bytes of an SVG or PNG file."""
+        params = _figure_params(dataset, metric, proxies, profile_id, fmt)
+        params |= {"name": name, "scale": scale}
+        return self.request("GET", "/v1/plots/scatter", params=params).content
+
+    def precision_plot(
+        self,
+        dataset: str,
+        metric: str = "test_accuracy",
+        *,
+        proxies: Sequence[str] | None = None,
+        ensembles: Sequence[str] | None = None,
+        profile_id: int | None = None,
+        fmt: FigureFormat = "svg",
+    ) -> bytes:
+        """Precision@k curves, k from 1% to 50%: the share of the true top k% that each proxy
+        and ensemble puts in its own top k%. The bytes of an SVG or PNG file."""
+        params = _figure_params(dataset, metric, proxies, profile_id, fmt)
+        params |= _names_param("ensembles", ensembles)
+        return self.request("GET", "/v1/plots/precision", params=params).content
+
     # -- learned predictors --------------------------------------------------------------------
 
     def train_predictor(
@@ -333,6 +396,25 @@ class Client:
         """Predictors, the newest first."""
         params = {k: v for k, v in {"dataset": dataset, "metric": metric}.items() if v}
         return self.request("GET", "/v1/predictors", params=params).json()["data"]
+
+
+def _names_param(key: str, names: Sequence[str] | None) -> dict[str, str]:
+    """``{key: "a,b"}``, or nothing when ``names`` is None."""
+    return {} if names is None else {key: ",".join(names)}
+
+
+def _figure_params(
+    dataset: str,
+    metric: str,
+    proxies: Sequence[str] | None,
+    profile_id: int | None,
+    fmt: FigureFormat,
+) -> dict[str, Any]:
+    """The query parameters that every figure takes."""
+    params: dict[str, Any] = {"dataset": dataset, "metric": metric, "format": fmt}
+    if profile_id is not None:
+        params["profile_id"] = profile_id
+    return params | _names_param("proxies", proxies)
 
 
 def _job(body: dict) -> Job:

@@ -1,16 +1,15 @@
-"""The ``zero-cost`` command line and the search module.
+"""The ``zero-cost`` command line.
 
-Commands that talk to a service run against a live server: uvicorn in a thread of this
-process on a free port, over a migrated SQLite file, with the embedded worker.
+Commands that talk to a service run against a live server (the ``server`` fixture of
+conftest.py): uvicorn in a thread of this process on a free port, over a migrated SQLite file,
+with the embedded worker.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import random
 import socket
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,6 @@ import typer.main
 from typer.testing import CliRunner
 
 from app.cli import app
-from app.config import Settings
 from app.db import migrations
 from zero_cost import search, spaces
 
@@ -119,7 +117,7 @@ def test_score_local_reports_an_invalid_spec(tmp_path: Path) -> None:
 
 
 def test_read_specs_formats(tmp_path: Path) -> None:
-    from app.cli import read_specs
+    from app.cli.spec_files import read_specs
 
     (tmp_path / "a.json").write_text(json.dumps([CELLS[0], {"spec": CELLS[1]}]))
     (tmp_path / "b.jsonl").write_text(f'"{CELLS[0]}"\n\n{json.dumps([0, 1, 2, 3, 4, 0])}\n')
@@ -134,99 +132,10 @@ def test_read_specs_formats(tmp_path: Path) -> None:
     assert read_specs(tmp_path / "d.csv") == [{"space": "nb201", "spec": [0, 1, 2, 3, 4, 0]}]
 
 
-# -- search without a server ------------------------------------------------------------------
-
 NB201 = spaces.get("nb201")
 
 
-def conv_count(spec: str) -> int:
-    return sum(op.startswith("nor_conv") for op in NB201.parse(spec).ops)
-
-
-class FakeRanker:
-    """Fitness = number of conv ops; records every call."""
-
-    def __init__(self) -> None:
-        self.calls: list[list[str]] = []
-
-    def __call__(self, specs: list[str]) -> list[float]:
-        self.calls.append(list(specs))
-        return [float(conv_count(s)) for s in specs]
-
-
-def test_evolution_beats_its_initial_population_within_budget() -> None:
-    ranker = FakeRanker()
-    result = search.regularized_evolution(
-        ranker, 120, population_size=20, sample_size=5, batch_size=10, seed=3
-    )
-    initial_best = max(conv_count(s) for s in ranker.calls[0])
-    assert len(ranker.calls[0]) == 20
-    assert result.evaluated == 120 == len(result.history)
-    keys = [search.canonical_key(s) for s in result.history]
-    assert len(set(keys)) == len(keys)  # distinct cells only
-    assert conv_count(result.best.spec) > initial_best
-    assert conv_count(result.best.spec) == 6
-    assert result.best.score == 6.0
-    # Every batch was ranked together with the population it joins.
-    assert all(len(call) == 20 + 10 for call in ranker.calls[1:-1])
-    assert ranker.calls[-1] == result.history  # the final joint ranking
-    assert result.rank_calls == len(ranker.calls)
-
-
-def test_evolution_respects_a_budget_smaller_than_the_population() -> None:
-    ranker = FakeRanker()
-    result = search.regularized_evolution(ranker, 7, population_size=20, batch_size=4)
-    assert result.evaluated == 7
-    assert sum(len(call) for call in ranker.calls[:-1]) == 7
-
-
-def test_evolution_is_deterministic_for_a_seed() -> None:
-    a = search.regularized_evolution(FakeRanker(), 60, population_size=10, seed=1)
-    b = search.regularized_evolution(FakeRanker(), 60, population_size=10, seed=1)
-    assert a.history == b.history
-
-
-def test_evolution_stops_when_the_space_is_exhausted() -> None:
-    cells = CELLS[:3]
-
-    def sample(rng: random.Random) -> str:
-        return rng.choice(cells)
-
-    def mutate(spec: str, rng: random.Random) -> str:
-        return rng.choice(cells)
-
-    result = search.regularized_evolution(
-        FakeRanker(), 50, population_size=2, sample=sample, mutate=mutate, max_retries=20
-    )
-    assert result.evaluated == 3 and result.stopped_early
-
-
-def test_unscored_cells_lose_tournaments() -> None:
-    def rank(specs: list[str]) -> list[float | None]:
-        return [None if conv_count(s) < 2 else float(conv_count(s)) for s in specs]
-
-    result = search.regularized_evolution(rank, 40, population_size=10, seed=0)
-    assert result.best.score is not None and conv_count(result.best.spec) >= 2
-    scores = [c.score for c in result.ranking]
-    assert scores.index(None) == len(scores) - scores.count(None)  # the unscored come last
-
-
-def test_random_search_and_mutation() -> None:
-    ranker = FakeRanker()
-    result = search.random_search(ranker, 30, seed=0)
-    assert result.evaluated == 30 and len(ranker.calls) == 1
-    assert result.best.score == max(conv_count(s) for s in result.history)
-    rng = random.Random(0)
-    for _ in range(50):
-        parent = search.random_cell(rng)
-        child = search.mutate_cell(parent, rng)
-        pairs = zip(NB201.parse(parent).ops, NB201.parse(child).ops, strict=True)
-        assert sum(a != b for a, b in pairs) == 1
-
-
-def test_only_nb201_is_supported() -> None:
-    with pytest.raises(search.SearchError, match="only the nb201"):
-        search.regularized_evolution(FakeRanker(), 10, space="nb101")
+def test_search_supports_only_nb201() -> None:
     result = invoke("search", "--space", "nb101", "--budget", "5")
     assert result.exit_code == 1 and "only the nb201" in result.output
 
@@ -238,17 +147,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, live_server: Callable) -> Iterator[str]:
-    """The URL of a live service (SQLite, embedded worker) for this module's tests."""
-    database = tmp_path_factory.mktemp("cli") / "zc.db"
-    url = f"sqlite:///{database}"
-    migrations.upgrade(url)
-    settings = Settings(database_url=url, poll_seconds=0.05, data_dir="/work/shared/data")
-    with live_server(settings) as base:
-        yield base
 
 
 def test_submit_table_and_json(server: str, spec_file: Path) -> None:

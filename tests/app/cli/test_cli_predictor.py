@@ -1,35 +1,22 @@
 """``zero-cost predictor train|show`` and ``zero-cost search --ensemble learned`` against a
-live service (uvicorn in a thread, SQLite, embedded worker), with accuracies from the
-reference NAS-Bench-201 table."""
+live service (the ``server`` fixture of conftest.py), with accuracies from the reference
+NAS-Bench-201 table."""
 
 from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from app.cli import app
-from app.config import Settings
-from app.db import migrations
 from zero_cost.client import Client
 
 TINY = {"channels": 4, "cells_per_stage": 1}
 PROXIES = ["params", "flops", "synflow", "nwot"]
 SYNTHETIC = {"source": "synthetic", "batch_size": 8}
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, live_server: Callable) -> Iterator[str]:
-    url = f"sqlite:///{tmp_path_factory.mktemp('cli-predictor') / 'zc.db'}"
-    migrations.upgrade(url)
-    settings = Settings(database_url=url, poll_seconds=0.05, device="cpu", torch_threads=1)
-    with live_server(settings) as base:
-        yield base
 
 
 def invoke(*args: str) -> object:

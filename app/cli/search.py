@@ -1,0 +1,245 @@
+"""Picking architectures with the service: ``rank`` a list of candidates, ``search`` a space."""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from rich.table import Table
+
+from ._common import (
+    DEFAULT_DATA_FILE,
+    CliError,
+    data_config,
+    emit_json,
+    format_number,
+    get_state,
+    job_progress,
+    progress_bar,
+    reporting_errors,
+    short_spec,
+    split_names,
+    stdout_console,
+)
+from .spec_files import read_specs
+
+DEFAULT_PROXIES = "synflow,nwot,jacob_cov,params,flops"
+
+DataOption = Annotated[
+    Literal["synthetic", "npz"],
+    typer.Option(help="Scoring batch: Gaussian noise, or the server's cifar10_sample.npz."),
+]
+
+commands = typer.Typer()
+
+
+@commands.command()
+def rank(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="Candidate specs (.json, .jsonl or .csv).")],
+    proxies: Annotated[str, typer.Option(help="Comma-separated proxies.")] = DEFAULT_PROXIES,
+    ensemble: Annotated[
+        Literal["log_rank", "mean_rank", "vote"], typer.Option(help="How to combine proxies.")
+    ] = "log_rank",
+    top: Annotated[int, typer.Option(min=1, help="How many of the best to print.")] = 10,
+    data: DataOption = "synthetic",
+    batch_size: Annotated[int, typer.Option(min=1, help="Images in the scoring batch.")] = 64,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the network init.")] = 0,
+    space: Annotated[str, typer.Option(help="Space of specs that do not name one.")] = "nb201",
+) -> None:
+    """Rank the candidates of FILE best-first by an ensemble of proxies; print the top.
+
+    Unscored candidates are scored first (the command waits, with a progress bar). The
+    ensemble score is relative to the candidates ranked together.
+    """
+    state = get_state(ctx)
+    proxy_names = split_names(proxies)
+    config = data_config(data, batch_size, DEFAULT_DATA_FILE)
+    with reporting_errors(state), state.client() as client:
+        items = read_specs(file, space)
+        if not items:
+            raise CliError(f"{file}: no candidates")
+        kwargs = {"ensemble": ensemble, "data": config, "init_seed": seed}
+        ranking = client.rank(items, proxy_names, wait=True, **kwargs)
+        unscored = [r.architecture_id for r in ranking if r.rank is None]
+        if unscored:
+            progress, update = job_progress("scoring")
+            with progress:
+                client.score(unscored, proxy_names, data=config, init_seed=seed, on_progress=update)
+            ranking = client.rank(items, proxy_names, wait=False, **kwargs)
+        best = ranking[:top]
+        specs = {r.architecture_id: client.architecture(r.architecture_id)["spec"] for r in best}
+    rows = [
+        {
+            "rank": r.rank,
+            "id": r.architecture_id,
+            "spec": specs[r.architecture_id],
+            "score": r.score,
+            "scores": r.scores,
+        }
+        for r in best
+    ]
+    if state.json:
+        emit_json({"candidates": len(ranking), "ensemble": ensemble, "top": rows})
+        return
+    table = Table(
+        title=f"top {len(rows)} of {len(ranking)} by {ensemble}({', '.join(proxy_names)})"
+    )
+    table.add_column("rank", justify="right")
+    table.add_column("id", justify="right")
+    table.add_column("architecture", overflow="fold")
+    table.add_column("score", justify="right")
+    for r in rows:
+        table.add_row(
+            "-" if r["rank"] is None else str(r["rank"]),
+            str(r["id"]),
+            short_spec(r["spec"]),
+            format_number(r["score"]),
+        )
+    stdout_console().print(table)
+
+
+@commands.command()
+def search(
+    ctx: typer.Context,
+    space: Annotated[str, typer.Option(help="Search space (only nb201 is supported).")] = "nb201",
+    budget: Annotated[
+        int, typer.Option(min=1, help="Distinct cells to evaluate (initial population included).")
+    ] = 1000,
+    population: Annotated[int, typer.Option(min=1, help="Population size P.")] = 50,
+    sample: Annotated[int, typer.Option(min=1, help="Tournament sample size S.")] = 10,
+    batch: Annotated[int, typer.Option(min=1, help="Proposals ranked per request.")] = 25,
+    proxies: Annotated[str, typer.Option(help="Comma-separated proxies.")] = DEFAULT_PROXIES,
+    ensemble: Annotated[
+        Literal["log_rank", "mean_rank", "vote", "learned"],
+        typer.Option(help="How to combine proxies; 'learned': the service's predictor."),
+    ] = "log_rank",
+    data: DataOption = "synthetic",
+    batch_size: Annotated[int, typer.Option(min=1, help="Images in the scoring batch.")] = 64,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the search and network init.")] = 0,
+    top: Annotated[int, typer.Option(min=1, help="How many of the best cells to print.")] = 10,
+    random_baseline: Annotated[
+        bool,
+        typer.Option("--random", help="Random search instead (the baseline): BUDGET random cells."),
+    ] = False,
+    dataset: Annotated[
+        str | None, typer.Option(help="With --ensemble learned: the predictor's dataset.")
+    ] = None,
+    metric: Annotated[str, typer.Option(help="With --ensemble learned.")] = "test_accuracy",
+    accuracies: Annotated[
+        Path | None,
+        typer.Option(help="With --ensemble learned: CSV of true accuracies (arch_str + column)."),
+    ] = None,
+    accuracy_column: Annotated[
+        str, typer.Option(help="The --accuracies column with the values.")
+    ] = "cifar10_test",
+    retrain_every: Annotated[
+        int, typer.Option(min=1, help="With --ensemble learned: proposals between retrainings.")
+    ] = 100,
+    min_labels: Annotated[
+        int, typer.Option(min=2, help="With --ensemble learned: labels before the model.")
+    ] = 20,
+) -> None:
+    """Regularized evolution (Real et al., AAAI 2019) over NAS-Bench-201 cells.
+
+    A population of random cells; each cycle draws S members, mutates the fittest (one
+    random edge gets another op) and the oldest member dies. Fitness is the service's
+    ensemble score; since it is relative to the cells ranked together, every batch of
+    proposals is ranked together with the current population, and at the end all cells
+    evaluated are ranked in one call to pick the best. Stops after BUDGET distinct cells.
+
+    With --ensemble learned --dataset D --accuracies FILE the service's learned predictor
+    ranks: the accuracies in FILE of the cells evaluated are reported as they come (as if
+    they had been trained), and the predictor is retrained every --retrain-every proposals.
+    """
+    from zero_cost import search as searching
+
+    state = get_state(ctx)
+    proxy_names = split_names(proxies)
+    config = data_config(data, batch_size, DEFAULT_DATA_FILE)
+    with reporting_errors(state), state.client() as client:
+        searching.check_space(space)
+        if ensemble == "learned":
+            if dataset is None or accuracies is None:
+                raise CliError("--ensemble learned needs --dataset and --accuracies")
+            ranker = searching.learning_ranker(
+                client,
+                proxy_names,
+                dataset=dataset,
+                metric=metric,
+                accuracies=_read_accuracies(accuracies, accuracy_column),
+                retrain_every=retrain_every,
+                min_labels=min_labels,
+                data=config,
+                init_seed=seed,
+                space=space,
+            )
+        else:
+            ranker = searching.service_ranker(
+                client, proxy_names, ensemble=ensemble, data=config, init_seed=seed, space=space
+            )
+        with progress_bar() as progress:
+            task = progress.add_task("proposals", total=budget)
+
+            def update(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            started = time.perf_counter()
+            if random_baseline:
+                result = searching.random_search(
+                    ranker, budget, seed=seed, space=space, on_progress=update
+                )
+            else:
+                result = searching.regularized_evolution(
+                    ranker,
+                    budget,
+                    population_size=population,
+                    sample_size=sample,
+                    batch_size=batch,
+                    seed=seed,
+                    space=space,
+                    on_progress=update,
+                )
+            seconds = time.perf_counter() - started
+    best = result.ranking[:top]
+    if state.json:
+        emit_json(
+            {
+                "algorithm": "random" if random_baseline else "regularized_evolution",
+                "evaluated": result.evaluated,
+                "rank_calls": result.rank_calls,
+                "stopped_early": result.stopped_early,
+                "seconds": seconds,
+                "best": [{"arch_str": c.spec, "score": c.score} for c in best],
+            }
+        )
+        return
+    what = "random search" if random_baseline else "regularized evolution"
+    table = Table(
+        title=f"{what}: best {len(best)} of {result.evaluated} cells "
+        f"by {ensemble}({', '.join(proxy_names)}), {seconds:.0f} s"
+    )
+    table.add_column("#", justify="right")
+    table.add_column("arch_str", overflow="fold")
+    table.add_column("score", justify="right")
+    for position, candidate in enumerate(best, start=1):
+        table.add_row(str(position), candidate.spec, format_number(candidate.score))
+    console = stdout_console()
+    console.print(table)
+    if result.stopped_early:
+        console.print("stopped early: no new cell could be bred from the population")
+
+
+def _read_accuracies(path: Path, column: str) -> dict[str, float]:
+    """canonical key of each NB201 cell of a CSV (``arch_str`` column) -> its ``column``."""
+    from zero_cost import search as searching
+
+    try:
+        with open(path, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        return {searching.canonical_key(r["arch_str"]): float(r[column]) for r in rows}
+    except (OSError, KeyError, ValueError) as error:
+        raise CliError(f"{path}: cannot read arch_str and {column}: {error}") from None
