@@ -1,4 +1,5 @@
-"""Request and response bodies of the API (Pydantic v2)."""
+"""The request and response contract of the service (Pydantic v2), shared by the API, the
+services and the CLI."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, JsonValue, Tag
 
-from ..profiles import DataConfig, SyntheticData
+from .profiles import DataConfig, SyntheticData
 
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 ItemLimit = 100_000  # hard cap for parsing; the configured batch limit answers 413 below it

@@ -1,7 +1,8 @@
 """JSON errors: every error body is ``{"code", "message", "field"?, "errors"?}``.
 
 ``code`` is machine-readable and stable; ``message`` is for people and names the field at
-fault. A database outage answers 503 with ``Retry-After``.
+fault. The domain errors of the services (``app.errors``) get their HTTP status here and
+only here; a database outage answers 503 with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -13,21 +14,25 @@ from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..db.session import DatabaseUnavailable
-from .schemas import UNION_TAGS
+from ..errors import InvalidRequest, NotFound, ServiceError, TooLarge
+from ..schemas import UNION_TAGS
 
 RETRY_AFTER_SECONDS = 5
 
+STATUS_OF = {InvalidRequest: 422, TooLarge: 413, NotFound: 404}
+"""The HTTP status of each kind of domain error."""
+
+
+def http_status(error: ServiceError) -> int:
+    return next(status for kind, status in STATUS_OF.items() if isinstance(error, kind))
+
 
 class ApiError(Exception):
-    """An error the API reports as is."""
+    """An error of the HTTP layer itself (authentication), reported as is."""
 
     def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.field = status, code, message, field
-
-
-def not_found(what: str, identifier: object) -> ApiError:
-    return ApiError(404, "not_found", f"{what} {identifier} does not exist")
 
 
 def _location(loc: tuple) -> str:
@@ -54,6 +59,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, error: ApiError) -> JSONResponse:
         return JSONResponse(_body(error.code, error.message, error.field), status_code=error.status)
+
+    @app.exception_handler(ServiceError)
+    async def _service_error(request: Request, error: ServiceError) -> JSONResponse:
+        body = _body(error.code, error.message, error.field)
+        return JSONResponse(body, status_code=http_status(error))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, error: RequestValidationError) -> JSONResponse:

@@ -2,7 +2,9 @@
 
 from typing import Annotated
 
-from fastapi import Query
+from fastapi import Depends, Query
+
+from ..services import PopulationQuery
 
 Dataset = Annotated[str, Query(min_length=1, max_length=64)]
 Metric = Annotated[str, Query(min_length=1, max_length=64)]
@@ -14,3 +16,32 @@ Bootstrap = Annotated[int, Query(ge=0, le=10_000, description="resamples for CIs
 def split_names(value: str | None) -> list[str] | None:
     """The names of a comma-separated ``Names`` parameter; None (all) when it is absent."""
     return None if value is None else [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _population_query(
+    dataset: Dataset,
+    metric: Metric = "test_accuracy",
+    proxies: Names = None,
+    ensembles: Names = None,
+    profile_id: int | None = None,
+    seed: Seed = 0,
+) -> PopulationQuery:
+    return PopulationQuery(
+        dataset=dataset,
+        metric=metric,
+        proxies=split_names(proxies),
+        ensembles=split_names(ensembles),
+        profile_id=profile_id,
+        seed=seed,
+    )
+
+
+def _bootstrap(bootstrap: Bootstrap = 1000) -> int:
+    return bootstrap
+
+
+PopulationQueryDep = Annotated[PopulationQuery, Depends(_population_query)]
+"""The population an analysis is over, from the six query parameters above."""
+BootstrapDep = Annotated[int, Depends(_bootstrap)]
+"""``bootstrap``, declared after the population's parameters (as a dependency, so that the
+OpenAPI document lists it after them)."""

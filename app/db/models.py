@@ -8,10 +8,12 @@ seconds (``Float``) and always come from the database clock (``db_epoch()``).
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     Float,
     ForeignKey,
@@ -26,6 +28,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from .statuses import ItemStatus, PredictorStatus
+
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -34,7 +38,12 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-ITEM_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+
+
+def status_check(statuses: type[StrEnum]) -> CheckConstraint:
+    """A CHECK that ``status`` holds one of ``statuses`` (named ``ck_<table>_status``)."""
+    values = ", ".join(f"'{status.value}'" for status in statuses)
+    return CheckConstraint(f"status IN ({values})", name="status")
 
 
 class Base(DeclarativeBase):
@@ -83,7 +92,9 @@ class ScoreJob(Base):
     __table_args__ = (Index("ix_score_jobs_idempotency_key", "idempotency_key", unique=True),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    proxies: Mapped[str] = mapped_column(Text, doc="JSON list of proxy names")
+    proxies: Mapped[str] = mapped_column(
+        Text, doc="JSON list of [proxy name, version] pairs, as the API resolved them"
+    )
     data_profile_id: Mapped[int] = mapped_column(ForeignKey("data_profiles.id"))
     init_seed: Mapped[int] = mapped_column(BigInteger)
     cancelled: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -101,12 +112,13 @@ class JobItem(Base):
     __table_args__ = (
         UniqueConstraint("job_id", "architecture_id"),
         Index("ix_job_items_claim", "status", "lease_expires_at"),
+        status_check(ItemStatus),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     job_id: Mapped[int] = mapped_column(ForeignKey("score_jobs.id", ondelete="CASCADE"))
     architecture_id: Mapped[int] = mapped_column(ForeignKey("architectures.id"))
-    status: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[str] = mapped_column(String(16), default=ItemStatus.QUEUED)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
     lease_expires_at: Mapped[float | None] = mapped_column(Float, nullable=True)
@@ -175,9 +187,6 @@ class Worker(Base):
     items_done: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-PREDICTOR_STATUSES = ("queued", "running", "succeeded", "failed")
-
-
 class Predictor(Base):
     """A learned accuracy predictor, trained by a worker from the stored scores and
     accuracies; versioned per (dataset, metric, profile, seed, space, proxies, features).
@@ -203,6 +212,7 @@ class Predictor(Base):
         ),
         Index("ix_predictors_dataset_metric", "dataset", "metric"),
         Index("ix_predictors_claim", "status", "lease_expires_at"),
+        status_check(PredictorStatus),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -215,7 +225,7 @@ class Predictor(Base):
     features: Mapped[str] = mapped_column(String(32), doc="'proxies' or 'proxies+encoding'")
     min_labels: Mapped[int] = mapped_column(Integer)
     version: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[str] = mapped_column(String(16), default=PredictorStatus.QUEUED)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     lease_owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
     lease_expires_at: Mapped[float | None] = mapped_column(Float, nullable=True)

@@ -1,20 +1,28 @@
-"""What the API does, between validated requests and storage: the routes stay thin.
+"""What the service does, between validated requests and storage: the routes stay thin.
 
-Every function takes the storage and settings it needs and returns API schemas, raising
-``ApiError`` with the field at fault for requests it cannot serve.
+Every function takes the storage and settings it needs and returns the schemas of
+``app.schemas``, raising the domain errors of ``app.errors`` (with the field at fault) for
+requests it cannot serve; nothing here knows HTTP.
 
-One module per resource: ``architectures``, ``data_profiles`` (and proxy versions),
-``score_jobs``, ``accuracies``, ``population`` (rank and correlations, over the scores as
-a population), ``predictors`` and ``figures`` (and the dashboard). This package re-exports
-what the routes, the worker and the tests call, as ``services.create_score_job(...)``.
+One module per resource or question: ``architectures``, ``data_profiles``, ``score_jobs``,
+``accuracies``, ``listings`` (stored scores and accuracies), ``ranking``,
+``correlations``, ``predictors`` (and ``predictor_training``, the computation), ``figures``
+and ``dashboard``; ``population`` holds what the analyses
+share, ``proxy_versions`` how a request's proxy names become versions. This package
+re-exports what the routes, the worker and the tests call, as
+``services.create_score_job(...)``.
 """
 
 from .accuracies import add_accuracies
 from .architectures import architecture_detail, register_architectures
+from .correlations import correlations
+from .dashboard import DashboardView, dashboard
 from .data_profiles import profile_out, upload_profile
-from .figures import dashboard, precision_curves, score_column
-from .population import correlations, rank
+from .figures import precision_curves, score_column
+from .listings import list_accuracies, list_scores
+from .population import PopulationQuery
 from .predictors import create_predictor, get_predictor, list_predictors, train_predictor
+from .ranking import rank
 from .score_jobs import (
     IDEMPOTENCY_HEADER,
     cancel_score_job,
@@ -24,9 +32,10 @@ from .score_jobs import (
     submit_score_job,
 )
 
-# Not the function ``population`` (from ``.population``): it would hide that submodule.
 __all__ = [
     "IDEMPOTENCY_HEADER",
+    "DashboardView",
+    "PopulationQuery",
     "add_accuracies",
     "architecture_detail",
     "cancel_score_job",
@@ -36,7 +45,9 @@ __all__ = [
     "dashboard",
     "get_predictor",
     "get_score_job",
+    "list_accuracies",
     "list_predictors",
+    "list_scores",
     "precision_curves",
     "profile_out",
     "rank",

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..api.schemas import AccuracyBatchOut, AccuracyIn
 from ..config import Settings
-from ..db.storage import AccuracyRecord, Storage
+from ..db import predictor_queue
+from ..db.records import AccuracyRecord
+from ..db.storage import Storage
+from ..schemas import AccuracyBatchOut, AccuracyIn
 from .architectures import resolve_architectures
 
 
@@ -30,7 +32,9 @@ def _retrain_if_due(storage: Storage, threshold: int, dataset: str, metric: str)
     """Queue a new version of the latest predictor for (dataset, metric) once ``threshold``
     architectures got their first accuracy since it was trained (ZC_PREDICTOR_RETRAIN_LABELS)."""
     latest = storage.latest_predictor(dataset=dataset, metric=metric)
-    if latest is None or latest.n_reported is None or storage.pending_predictor(latest.config):
+    if latest is None or latest.n_reported is None:
+        return
+    if predictor_queue.is_pending(storage.engine, latest.config):
         return
     if storage.labelled_count(dataset, metric) - latest.n_reported >= threshold:
-        storage.create_predictor(latest.config)
+        predictor_queue.create_predictor(storage.engine, latest.config)

@@ -5,19 +5,20 @@ from __future__ import annotations
 import inspect
 import json
 from collections.abc import Sequence
+from dataclasses import asdict
 
 from zero_cost import spaces
 
-from ..api.errors import ApiError, not_found
-from ..api.schemas import (
-    AccuracyOut,
+from ..config import Settings
+from ..db.records import ArchitectureRecord, NewArchitecture
+from ..db.storage import Storage
+from ..errors import InvalidRequest, NotFound, TooLarge
+from ..schemas import (
     ArchitectureDetail,
     ArchitectureIn,
     ArchitectureOut,
-    ScoreOut,
 )
-from ..config import Settings
-from ..db.storage import ArchitectureRecord, NewArchitecture, Storage
+from .listings import list_accuracies, list_scores
 
 
 def _space(name: str, settings: dict[str, int], field: str) -> tuple[spaces.SearchSpace, str]:
@@ -25,9 +26,9 @@ def _space(name: str, settings: dict[str, int], field: str) -> tuple[spaces.Sear
     try:
         space = spaces.get(name, **settings)
     except KeyError as error:
-        raise ApiError(422, "unknown_space", str(error.args[0]), f"{field}.space") from None
+        raise InvalidRequest("unknown_space", str(error.args[0]), f"{field}.space") from None
     except spaces.SpecError as error:
-        raise ApiError(422, "invalid_settings", str(error), f"{field}.settings") from None
+        raise InvalidRequest("invalid_settings", str(error), f"{field}.settings") from None
     parameters = inspect.signature(type(space).__init__).parameters.values()
     full = {p.name: p.default for p in parameters if p.kind is p.KEYWORD_ONLY} | settings
     return space, json.dumps(full, sort_keys=True, separators=(",", ":"))
@@ -39,7 +40,7 @@ def _new_architecture(item: ArchitectureIn, field: str) -> NewArchitecture:
         arch = space.parse(item.spec)
         params, flops = space.param_count(arch), space.flops(arch)
     except spaces.SpecError as error:
-        raise ApiError(422, "invalid_spec", f"{field}.spec: {error}", f"{field}.spec") from None
+        raise InvalidRequest("invalid_spec", f"{field}.spec: {error}", f"{field}.spec") from None
     return NewArchitecture(
         space=item.space,
         settings=settings,
@@ -67,8 +68,7 @@ def _architecture_out(record: ArchitectureRecord, created: bool | None = None) -
 
 def check_batch_size(count: int, settings: Settings, field: str) -> None:
     if count > settings.max_batch_items:
-        raise ApiError(
-            413,
+        raise TooLarge(
             "batch_too_large",
             f"{field}: {count} items; at most {settings.max_batch_items} per request",
             field,
@@ -83,17 +83,7 @@ def register_architectures(
     new = [_new_architecture(item, f"{field}[{i}]") for i, item in enumerate(items)]
     results = storage.add_architectures(new)
     return [
-        ArchitectureOut(
-            id=architecture_id,
-            space=n.space,
-            settings=json.loads(n.settings),
-            canonical_key=n.canonical_key,
-            is_degenerate=n.is_degenerate,
-            params=n.params,
-            flops=n.flops,
-            spec=json.loads(n.spec),
-            created=created,
-        )
+        _architecture_out(ArchitectureRecord(architecture_id, **asdict(n)), created)
         for n, (architecture_id, created) in zip(new, results, strict=True)
     ]
 
@@ -114,8 +104,7 @@ def resolve_architectures(
         found = storage.get_architectures(ref for _, ref in given)
         for i, ref in given:
             if ref not in found:
-                raise ApiError(
-                    422,
+                raise InvalidRequest(
                     "unknown_architecture",
                     f"{field}[{i}]: no architecture {ref}",
                     f"{field}[{i}]",
@@ -126,11 +115,9 @@ def resolve_architectures(
 def architecture_detail(storage: Storage, architecture_id: int) -> ArchitectureDetail:
     record = storage.get_architectures([architecture_id]).get(architecture_id)
     if record is None:
-        raise not_found("architecture", architecture_id)
-    scores, _ = storage.list_scores(architecture_id=architecture_id, limit=10_000)
-    accuracies, _ = storage.list_accuracies(architecture_id=architecture_id, limit=10_000)
+        raise NotFound("architecture", architecture_id)
     return ArchitectureDetail(
         **_architecture_out(record).model_dump(exclude={"created"}),
-        scores=[ScoreOut(**s.__dict__) for s in scores],
-        accuracies=[AccuracyOut(**a.__dict__) for a in accuracies],
+        scores=list_scores(storage, architecture_id=architecture_id, limit=10_000).data,
+        accuracies=list_accuracies(storage, architecture_id=architecture_id, limit=10_000).data,
     )

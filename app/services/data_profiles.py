@@ -1,16 +1,11 @@
-"""Data profiles (the batches proxies score, configured or uploaded) and the proxy
-versions a request names."""
+"""Data profiles: the batches proxies score, configured or uploaded."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from zero_cost import proxies as proxy_registry
-
-from ..api.errors import ApiError
-from ..api.schemas import DataProfileOut
 from ..config import Settings
-from ..db.storage import ProfileRecord, Storage
+from ..db.records import ProfileRecord
+from ..db.storage import Storage
+from ..errors import InvalidRequest, TooLarge
 from ..profiles import (
     DataConfig,
     ProfileError,
@@ -20,6 +15,7 @@ from ..profiles import (
     load_batch,
     profile_key,
 )
+from ..schemas import DataProfileOut
 
 
 def resolve_profile(storage: Storage, settings: Settings, config: DataConfig) -> ProfileRecord:
@@ -27,8 +23,7 @@ def resolve_profile(storage: Storage, settings: Settings, config: DataConfig) ->
     if isinstance(config, UploadedData):
         profile = storage.get_profile(config.profile_id)
         if profile is None or profile.source != "uploaded":
-            raise ApiError(
-                422,
+            raise InvalidRequest(
                 "unknown_profile",
                 f"data.profile_id: no uploaded profile {config.profile_id}",
                 "data.profile_id",
@@ -38,7 +33,7 @@ def resolve_profile(storage: Storage, settings: Settings, config: DataConfig) ->
     try:
         check_available(config.source, values, settings.data_dir)
     except ProfileError as error:
-        raise ApiError(422, "data_unavailable", f"data: {error}", "data") from None
+        raise InvalidRequest("data_unavailable", f"data: {error}", "data") from None
     return storage.get_or_create_profile(profile_key(config.source, values), config.source, values)
 
 
@@ -47,8 +42,7 @@ def upload_profile(
 ) -> DataProfileOut:
     """Store an uploaded .npz batch source after checking that it yields a batch."""
     if len(blob) > settings.max_upload_bytes:
-        raise ApiError(
-            413,
+        raise TooLarge(
             "upload_too_large",
             f"file: {len(blob)} bytes; at most {settings.max_upload_bytes}",
             "file",
@@ -57,7 +51,7 @@ def upload_profile(
     try:
         load_batch("uploaded", config, blob, settings.data_dir)
     except ProfileError as error:
-        raise ApiError(422, "invalid_upload", f"file: {error}", "file") from None
+        raise InvalidRequest("invalid_upload", f"file: {error}", "file") from None
     profile = storage.get_or_create_profile(
         profile_key("uploaded", config, blob), "uploaded", config, blob
     )
@@ -68,16 +62,3 @@ def profile_out(profile: ProfileRecord) -> DataProfileOut:
     return DataProfileOut(
         id=profile.id, key=profile.key, source=profile.source, config=profile.config
     )
-
-
-def proxy_versions(names: Sequence[str], field: str = "proxies") -> list[tuple[str, str]]:
-    """(name, version) of each requested proxy, in order, without repeats."""
-    versions: dict[str, str] = {}
-    for i, name in enumerate(names):  # i indexes the request's list, repeats included
-        if name in versions:
-            continue
-        try:
-            versions[name] = proxy_registry.get(name).version
-        except KeyError as error:
-            raise ApiError(422, "unknown_proxy", str(error.args[0]), f"{field}[{i}]") from None
-    return list(versions.items())

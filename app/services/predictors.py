@@ -8,13 +8,14 @@ import numpy as np
 
 from zero_cost import predictor as predictor_module
 
-from .. import learned
-from ..api.errors import ApiError, not_found
-from ..api.schemas import LearningCurvePoint, PredictorIn, PredictorList, PredictorOut
-from ..db.storage import PredictorConfig, PredictorRecord, Storage
-from ..queue import TrainedPredictor
-from .data_profiles import proxy_versions
-from .population import _scored_profile, population
+from ..db import predictor_queue
+from ..db.records import PredictorConfig, PredictorRecord, TrainedPredictor
+from ..db.storage import Storage
+from ..errors import InvalidRequest, NotFound
+from ..schemas import LearningCurvePoint, PredictorIn, PredictorList, PredictorOut
+from . import predictor_training
+from .population import PopulationQuery, population, scored_profile
+from .proxy_versions import proxy_versions
 
 
 def predictor_out(record: PredictorRecord) -> PredictorOut:
@@ -49,17 +50,17 @@ def predictor_out(record: PredictorRecord) -> PredictorOut:
 def create_predictor(storage: Storage, body: PredictorIn) -> PredictorOut:
     """Queue the training of a predictor (the next version of its configuration); a worker
     trains it from the scores and accuracies stored when it starts."""
-    profile_id = _scored_profile(storage, body.profile_id)
+    profile_id = scored_profile(storage, body.profile_id)
     names = body.proxies or storage.proxies_with_scores(profile_id)
     if not names:
         message = f"proxies: data profile {profile_id} has no scores to learn from"
-        raise ApiError(422, "proxies_required", message, "proxies")
+        raise InvalidRequest("proxies_required", message, "proxies")
     versions = proxy_versions(names)
     if body.features == "proxies+encoding":
         try:
             predictor_module.encoding_names(body.space)
         except KeyError as error:
-            raise ApiError(422, "unknown_space", str(error.args[0]), "space") from None
+            raise InvalidRequest("unknown_space", str(error.args[0]), "space") from None
     config = PredictorConfig(
         dataset=body.dataset,
         metric=body.metric,
@@ -70,13 +71,14 @@ def create_predictor(storage: Storage, body: PredictorIn) -> PredictorOut:
         features=body.features,
         min_labels=body.min_labels,
     )
-    return predictor_out(storage.get_predictor(storage.create_predictor(config)))
+    predictor_id = predictor_queue.create_predictor(storage.engine, config)
+    return predictor_out(storage.get_predictor(predictor_id))
 
 
 def get_predictor(storage: Storage, predictor_id: int) -> PredictorOut:
     record = storage.get_predictor(predictor_id)
     if record is None:
-        raise not_found("predictor", predictor_id)
+        raise NotFound("predictor", predictor_id)
     return predictor_out(record)
 
 
@@ -92,19 +94,19 @@ def train_predictor(storage: Storage, predictor_id: int) -> TrainedPredictor:
     a score on its profile (the worker calls this, then stores the result).
 
     Raises:
-        ApiError, ValueError: nothing to train on (the predictor is then failed).
+        InvalidRequest, ValueError: nothing to train on (the predictor is then failed).
     """
     record = storage.get_predictor(predictor_id)
     config = record.config
     n_reported = storage.labelled_count(config.dataset, config.metric)
-    found = population(
-        storage,
+    query = PopulationQuery(
         dataset=config.dataset,
         metric=config.metric,
         proxies=config.proxies,
         profile_id=config.data_profile_id,
         seed=config.seed,
     )
+    found = population(storage, query)
     architectures = storage.get_architectures(found.architecture_ids)
     keep = np.array(
         [architectures[a].space == config.space for a in found.architecture_ids], dtype=bool
@@ -112,5 +114,5 @@ def train_predictor(storage: Storage, predictor_id: int) -> TrainedPredictor:
     ids = [a for a, k in zip(found.architecture_ids, keep, strict=True) if k]
     specs = [json.loads(architectures[a].spec) for a in ids]
     table = {name: values[keep] for name, values in found.table.items()}
-    x = learned.features(config.features, config.space, table, specs)
-    return learned.train(x, found.truth[keep], ids, config.min_labels, n_reported)
+    x = predictor_training.features(config.features, config.space, table, specs)
+    return predictor_training.train(x, found.truth[keep], ids, config.min_labels, n_reported)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import hashlib
 import json
 
-from ..api.errors import ApiError, not_found
-from ..api.schemas import ItemError, ScoreJobIn, ScoreJobOut
 from ..config import Settings
-from ..db.storage import JobRecord, KeyedJob, Storage
+from ..db import queue
+from ..db.records import JobRecord, KeyedJob
+from ..db.storage import Storage
+from ..errors import InvalidRequest, NotFound
+from ..schemas import ItemError, ScoreJobIn, ScoreJobOut
 from .architectures import resolve_architectures
-from .data_profiles import proxy_versions, resolve_profile
+from .data_profiles import resolve_profile
+from .proxy_versions import proxy_versions
 
 
 def job_out(record: JobRecord) -> ScoreJobOut:
@@ -39,8 +42,7 @@ def request_hash(body: ScoreJobIn) -> str:
 
 def _check_same_request(job: KeyedJob, digest: str, key: str) -> None:
     if job.request_hash != digest:
-        raise ApiError(
-            422,
+        raise InvalidRequest(
             "idempotency_key_reused",
             f"{IDEMPOTENCY_HEADER}: {key!r} was used for another request (job {job.id}); "
             "use a new key for a new request",
@@ -61,14 +63,11 @@ def submit_score_job(
         return create_score_job(storage, settings, body), False
     digest = request_hash(body)
     # A replay is answered without redoing the work; a race between first attempts is
-    # settled by the unique index in ``create_job_once``, not by this look-up.
+    # settled by the unique index in ``queue.create_job_once``, not by this look-up.
     known = storage.job_for_key(idempotency_key)
     if known is None:
-        versions = proxy_versions(body.proxies)
-        ids = resolve_architectures(storage, settings, body.architectures, "architectures")
-        profile = resolve_profile(storage, settings, body.data)
-        known = storage.create_job_once(
-            ids, versions, profile.id, body.init_seed, idempotency_key, digest
+        known = queue.create_job_once(
+            storage.engine, *_job_inputs(storage, settings, body), idempotency_key, digest
         )
     _check_same_request(known, digest, idempotency_key)
     return job_out(storage.get_job(known.id)), not known.created
@@ -76,21 +75,29 @@ def submit_score_job(
 
 def create_score_job(storage: Storage, settings: Settings, body: ScoreJobIn) -> ScoreJobOut:
     """A new job for the request (no idempotency key)."""
+    job_id = queue.create_job(storage.engine, *_job_inputs(storage, settings, body))
+    return job_out(storage.get_job(job_id))
+
+
+def _job_inputs(
+    storage: Storage, settings: Settings, body: ScoreJobIn
+) -> tuple[list[int], list[tuple[str, str]], int, int]:
+    """The request resolved: architecture ids, (proxy, version) pairs, data profile id and
+    init seed, each checked (422 naming the field at fault)."""
     versions = proxy_versions(body.proxies)
     ids = resolve_architectures(storage, settings, body.architectures, "architectures")
     profile = resolve_profile(storage, settings, body.data)
-    job_id = storage.create_job(ids, versions, profile.id, body.init_seed)
-    return job_out(storage.get_job(job_id))
+    return ids, versions, profile.id, body.init_seed
 
 
 def get_score_job(storage: Storage, job_id: int) -> ScoreJobOut:
     record = storage.get_job(job_id)
     if record is None:
-        raise not_found("score job", job_id)
+        raise NotFound("score job", job_id)
     return job_out(record)
 
 
 def cancel_score_job(storage: Storage, job_id: int) -> ScoreJobOut:
-    if not storage.cancel_job(job_id):
-        raise not_found("score job", job_id)
+    if not queue.cancel_job(storage.engine, job_id):
+        raise NotFound("score job", job_id)
     return get_score_job(storage, job_id)

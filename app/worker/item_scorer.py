@@ -1,5 +1,6 @@
-"""Scoring one job item with ``zero_cost``: build the architecture, draw the profile's batch
-(cached on the device), refuse what exceeds the limits, compute the missing proxies."""
+"""Scoring one job item with ``zero_cost``, inside the scoring child: build the architecture,
+draw the profile's batch (cached on the device), refuse what exceeds the limits, compute the
+missing proxies at the versions the job asked for."""
 
 from __future__ import annotations
 
@@ -13,12 +14,17 @@ import zero_cost
 from zero_cost import proxies as proxy_registry
 from zero_cost import spaces
 
-from .db.storage import ArchitectureRecord, ProfileRecord, ScoreRecord
-from .profiles import ProfileError, load_batch
+from ..db.records import ArchitectureRecord, ProfileRecord, ScoreRecord
+from ..profiles import ProfileError, load_batch
 
 
 class ItemRefused(ValueError):
     """The item can never be scored as asked (over the limits, shape mismatch): no retry."""
+
+
+class ProxyVersionMismatch(RuntimeError):
+    """The job names a proxy version this worker does not compute: another worker (of
+    another release) may, so the item is retried."""
 
 
 def is_retryable(error: BaseException) -> bool:
@@ -58,14 +64,24 @@ class ItemScorer:
         self,
         architecture: ArchitectureRecord,
         profile: ProfileRecord,
-        proxy_names: list[str],
+        proxies: list[tuple[str, str]],
         seed: int,
     ) -> list[ScoreRecord]:
-        """Scores of ``proxy_names`` (status ok, nonfinite or error) for the architecture.
+        """Scores of ``proxies``, (name, version) pairs (status ok, nonfinite or error), for
+        the architecture.
 
         Raises:
             ItemRefused: over the parameter/FLOP limits or incompatible with the profile.
+            ProxyVersionMismatch: this worker's version of a proxy is not the one asked for.
         """
+        proxy_names = [name for name, _ in proxies]
+        for name, version in proxies:
+            have = proxy_registry.get(name).version
+            if have != version:
+                raise ProxyVersionMismatch(
+                    f"the job asks for {name} version {version}; this worker computes "
+                    f"version {have} (another worker may have it)"
+                )
         if architecture.params > self.limits.max_params:
             raise ItemRefused(
                 f"architecture has {architecture.params:,} parameters; the limit is "

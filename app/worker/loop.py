@@ -2,8 +2,9 @@
 
 Run one per GPU (or per CPU core) with ``zero-cost worker`` or ``python -m app.worker``;
 any number may share one PostgreSQL database. The API process runs one in a thread in
-embedded mode. Items are scored in a child process (``scoring_process``) that enforces the
-per-item time limit and takes any crash of scoring on itself. A heartbeat thread renews the
+embedded mode. Items are scored in a child process (``scoring_parent`` is the worker's end
+of the pipe, ``scoring_child`` the child's) that enforces the per-item time limit and takes
+any crash of scoring on itself. A heartbeat thread renews the
 leases of the items in hand; if it dies the worker stops. SIGTERM and SIGINT finish the item
 being scored, give the rest back and exit.
 """
@@ -20,15 +21,15 @@ import traceback
 import uuid
 from collections.abc import Callable
 
-from zero_cost import proxies as proxy_registry
-
-from . import services
-from .config import Settings, get_settings
-from .db.session import DatabaseUnavailable, make_engine
-from .db.storage import Storage
-from .queue import ClaimedItem, JobQueue, PredictorQueue
-from .scoring import Limits, is_retryable, pick_device
-from .scoring_process import ItemFailed, ScoringProcess
+from .. import services
+from ..config import Settings, get_settings
+from ..db.predictor_queue import PredictorQueue
+from ..db.queue import ClaimedItem, JobQueue
+from ..db.session import DatabaseUnavailable, make_engine
+from ..db.storage import Storage
+from ..errors import ServiceError
+from .item_scorer import Limits, is_retryable, pick_device
+from .scoring_parent import ItemFailed, ScoringProcess
 
 log = logging.getLogger("zero_cost.worker")
 
@@ -94,8 +95,12 @@ class Worker:
         try:
             # Wait out an outage here: the heartbeat keeps renewing this item's lease, so an
             # item dropped now would stay "running" until the worker stops.
-            architecture, profile, missing, seed = self._until_database(lambda: self._inputs(item))
-            results = self.scorer.score(architecture, profile, missing, seed) if missing else []
+            inputs = self._until_database(lambda: self.queue.inputs(item))
+            results = (
+                self.scorer.score(inputs.architecture, inputs.profile, inputs.missing, inputs.seed)
+                if inputs.missing
+                else []
+            )
         except DatabaseUnavailable:
             return  # stopping during an outage: the heartbeat has stopped, the lease expires
         except Exception as error:  # noqa: BLE001  (any fault of the item is recorded)
@@ -109,20 +114,8 @@ class Worker:
             return
         self._until_database(lambda: self.queue.complete(item, stored))
 
-    def _inputs(self, item: ClaimedItem) -> tuple:
-        """The item's architecture, data profile, proxies still to score, and seed."""
-        job = self.storage.get_job(item.job_id, max_errors=0)
-        architecture = self.storage.get_architectures([item.architecture_id])[item.architecture_id]
-        profile = self.storage.get_profile(job.data_profile_id)
-        versions = [(name, proxy_registry.get(name).version) for name in job.proxies]
-        have = self.storage.scores_for([architecture.id], profile.id, job.init_seed, versions).get(
-            architecture.id, {}
-        )
-        missing = [name for name in job.proxies if name not in have]
-        return architecture, profile, missing, job.init_seed
-
     def _train_predictor(self) -> bool:
-        """Train one queued learned predictor, when there is one (scoring comes first).
+        """Train one queued predictor, when there is one (scoring comes first).
         Returns whether one was claimed."""
         try:
             predictor_id = self.predictors.claim()
@@ -137,7 +130,11 @@ class Worker:
             log.warning("database unavailable while training predictor %d: %s", predictor_id, error)
             return True  # the lease expires and the predictor is reclaimed
         except Exception as error:  # noqa: BLE001  (any fault of the training is recorded)
-            message = getattr(error, "message", None) or f"{type(error).__name__}: {error}"
+            message = (
+                error.message
+                if isinstance(error, ServiceError)
+                else f"{type(error).__name__}: {error}"
+            )
             log.warning("predictor %d failed: %s", predictor_id, message)
             self._until_database(lambda: self.predictors.fail(predictor_id, message))
             return True
@@ -199,7 +196,3 @@ def main() -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: worker.stop.set())
     worker.run()
-
-
-if __name__ == "__main__":
-    main()

@@ -1,6 +1,7 @@
-"""Scoring in a child process the worker can kill: a per-item time limit
-(``ZC_ITEM_TIMEOUT_SECONDS``) and isolation from whatever scoring does to its process (a
-crash, a hang, an out-of-memory kill, memory it never gives back).
+"""The worker's end of the pipe to its scoring child. Scoring runs in a process the worker
+can kill: a per-item time limit (``ZC_ITEM_TIMEOUT_SECONDS``) and isolation from whatever
+scoring does to its process (a crash, a hang, an out-of-memory kill, memory it never gives
+back).
 
 Each worker keeps one child; the child builds networks and keeps the data batches on its
 device, and items go to it over a pipe. On a CPU the child is forked (ready at once: a
@@ -14,20 +15,18 @@ OOM killer), the item fails with a retry, as if its worker had crashed, and coun
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
 import multiprocessing
 import os
 import signal
-import stat
-import traceback
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
 import torch
 
-from .db.storage import ArchitectureRecord, ProfileRecord, ScoreRecord
-from .scoring import ItemScorer, Limits, is_retryable
+from ..db.records import ArchitectureRecord, ProfileRecord, ScoreRecord
+from .item_scorer import Limits
+from .scoring_child import serve
 
 STARTUP_SECONDS = 300.0  # a spawned child importing torch and initialising CUDA
 
@@ -65,7 +64,7 @@ class ScoringProcess:
         self,
         architecture: ArchitectureRecord,
         profile: ProfileRecord,
-        proxy_names: list[str],
+        proxies: list[tuple[str, str]],
         seed: int,
     ) -> list[ScoreRecord]:
         """The item's score records, computed in the child.
@@ -76,7 +75,7 @@ class ScoringProcess:
         conn = self._child()
         if profile.id in self._profiles_sent:  # the child has its batch: spare the blob
             profile = dataclasses.replace(profile, blob=None)
-        conn.send((architecture, profile, proxy_names, seed))
+        conn.send((architecture, profile, proxies, seed))
         self._profiles_sent.add(profile.id)
         if not conn.poll(self.timeout_seconds):
             self.close()
@@ -122,7 +121,7 @@ class ScoringProcess:
         context = multiprocessing.get_context("spawn" if self.device.type == "cuda" else "fork")
         parent_end, child_end = context.Pipe()
         process = context.Process(
-            target=_serve,
+            target=serve,
             args=(child_end, os.getpid(), *self._child_args),
             name="zero-cost-scoring",
             daemon=True,
@@ -152,64 +151,3 @@ class ScoringProcess:
         if code < 0:
             return f"was killed by signal {-code} ({signal.Signals(-code).name})"
         return f"exited with code {code}"
-
-
-def _die_with(parent_pid: int) -> None:
-    """Have the kernel SIGKILL this process when the worker dies (Linux), so that a worker
-    killed mid-item does not leave its scoring process running the item to the end."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return  # not Linux: the child still ends when it next reads the closed pipe
-    if os.getppid() != parent_pid:  # the worker died before prctl took effect
-        os._exit(1)
-
-
-def _close_inherited_sockets(keep: int) -> None:
-    """A forked child holds a copy of every socket of its worker: database connections,
-    the API's listening socket in embedded mode, the worker's end of this pipe. Close them:
-    the worker's closed connections and a restarted API's port are not held open by us, and
-    we read end-of-file when the worker dies."""
-    if not os.path.isdir("/proc/self/fd"):
-        return
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
-        try:
-            if fd != keep and stat.S_ISSOCK(os.fstat(fd).st_mode):
-                os.close(fd)
-        except OSError:
-            pass  # the listing's own descriptor, already closed
-
-
-def _serve(
-    conn: Connection,
-    parent_pid: int,
-    device: str,
-    limits: Limits,
-    data_dir: str | None,
-    torch_threads: int | None,
-) -> None:
-    """The child: score items from the pipe until it closes or sends None."""
-    _die_with(parent_pid)
-    _close_inherited_sockets(keep=conn.fileno())
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the worker, which stops us
-    if torch_threads:
-        torch.set_num_threads(torch_threads)
-    scorer = ItemScorer(torch.device(device), limits, data_dir)
-    conn.send("ready")
-    while True:
-        try:
-            request = conn.recv()
-        except (EOFError, OSError):
-            return
-        if request is None:
-            return
-        try:
-            reply = ("ok", scorer.score(*request))
-        except Exception as error:  # noqa: BLE001  (every fault of the item goes back)
-            message = f"{type(error).__name__}: {error}"
-            reply = ("error", message, is_retryable(error), traceback.format_exc())
-        try:
-            conn.send(reply)
-        except OSError:
-            return

@@ -42,10 +42,6 @@ SMALL = {"channels": 4, "cells_per_stage": 1}
 _postgres_error: list[str] = []  # why PostgreSQL is unreachable, once known
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "slow: takes several seconds (subprocesses, builds)")
-
-
 def _admin_engine() -> Engine:
     return create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
 
@@ -108,7 +104,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 @pytest.fixture
 def migrated_url(database_url: str) -> str:
     """``database_url`` upgraded to the newest revision."""
-    migrate(database_url)
+    migrations.upgrade(database_url)  # with an engine of its own, disposed afterwards
     return database_url
 
 
@@ -118,15 +114,6 @@ def storage(migrated_url: str) -> Iterator[Storage]:
     engine = make_engine(migrated_url)
     try:
         yield Storage(engine)
-    finally:
-        engine.dispose()
-
-
-def migrate(url: str) -> None:
-    """Upgrade ``url`` to head with an engine that is disposed afterwards."""
-    engine = make_engine(url)
-    try:
-        migrations.upgrade(engine)
     finally:
         engine.dispose()
 

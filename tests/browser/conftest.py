@@ -18,7 +18,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import torch
 
 from app.config import Settings
 from app.db import migrations
@@ -133,49 +132,44 @@ def seeded_service(
         poll_seconds=0.05,
         data_dir=str(shared_data),
         # One thread scores these tiny networks as fast as two, and does not slow to a crawl
-        # when other processes busy the cores. The worker sets it for this whole process, so
-        # it is restored afterwards.
+        # when other processes busy the cores (it is set in the scoring process only).
         torch_threads=1,
     )
-    threads = torch.get_num_threads()
     with open(shared_data / "nb201_dev.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    try:
-        started = time.monotonic()
-        with live_server(settings) as base:
-            headers = {"X-API-Key": WRITE_KEY}
-            with httpx.Client(base_url=base, headers=headers, timeout=120) as client:
-                items = [
-                    {"space": "nb201", "spec": r["arch_str"], "settings": NETWORK} for r in rows
-                ]
-                stored = client.post("/v1/architectures", json={"items": items}).raise_for_status()
-                ids = [item["id"] for item in stored.json()["items"]]
-                reports = [
-                    {"architecture": a, "dataset": dataset, "value": float(row[column])}
-                    for dataset, column in DATASETS.items()
-                    for a, row in zip(ids, rows, strict=True)
-                ]
-                client.post("/v1/accuracies", json={"items": reports}).raise_for_status()
-                distinct = list(dict.fromkeys(ids))
-                job_ids = []
-                for proxies in JOBS:
-                    body = {"architectures": distinct, "proxies": proxies, "data": DATA}
-                    job_ids.append(
-                        client.post("/v1/score-jobs", json=body).raise_for_status().json()
-                    )
-                done = [_wait(client, job["id"], timeout=600) for job in job_ids]
-            assert all(job["status"] == "succeeded" for job in done), done
-            assert len({job["data_profile_id"] for job in done}) == 1
-            yield Service(
-                url=base,
-                read_key=READ_KEY,
-                write_key=WRITE_KEY,
-                data=DATA,
-                profile_id=done[0]["data_profile_id"],
-                job_ids=[job["id"] for job in done],
-                architecture_ids=distinct,
-                proxies=sorted(p for proxies in JOBS for p in proxies),
-                seed_seconds=time.monotonic() - started,
-            )
-    finally:
-        torch.set_num_threads(threads)
+    started = time.monotonic()
+    with live_server(settings) as base:
+        headers = {"X-API-Key": WRITE_KEY}
+        with httpx.Client(base_url=base, headers=headers, timeout=120) as client:
+            items = [
+                {"space": "nb201", "spec": r["arch_str"], "settings": NETWORK} for r in rows
+            ]
+            stored = client.post("/v1/architectures", json={"items": items}).raise_for_status()
+            ids = [item["id"] for item in stored.json()["items"]]
+            reports = [
+                {"architecture": a, "dataset": dataset, "value": float(row[column])}
+                for dataset, column in DATASETS.items()
+                for a, row in zip(ids, rows, strict=True)
+            ]
+            client.post("/v1/accuracies", json={"items": reports}).raise_for_status()
+            distinct = list(dict.fromkeys(ids))
+            job_ids = []
+            for proxies in JOBS:
+                body = {"architectures": distinct, "proxies": proxies, "data": DATA}
+                job_ids.append(
+                    client.post("/v1/score-jobs", json=body).raise_for_status().json()
+                )
+            done = [_wait(client, job["id"], timeout=600) for job in job_ids]
+        assert all(job["status"] == "succeeded" for job in done), done
+        assert len({job["data_profile_id"] for job in done}) == 1
+        yield Service(
+            url=base,
+            read_key=READ_KEY,
+            write_key=WRITE_KEY,
+            data=DATA,
+            profile_id=done[0]["data_profile_id"],
+            job_ids=[job["id"] for job in done],
+            architecture_ids=distinct,
+            proxies=sorted(p for proxies in JOBS for p in proxies),
+            seed_seconds=time.monotonic() - started,
+        )

@@ -50,10 +50,10 @@ def _finished(counts: dict[str, int]) -> int:
 def make_job(url: str, cells: list[str], proxies: list[str] | None = None) -> tuple[int, int]:
     """A score job over NB201 cells, created through the service layer; (id, items)."""
     from app import services
-    from app.api.schemas import ScoreJobIn
     from app.config import Settings
     from app.db.session import make_engine
     from app.db.storage import Storage
+    from app.schemas import ScoreJobIn
 
     storage = Storage(make_engine(url))
     try:
@@ -830,10 +830,10 @@ def resource_limits(
 
 def _big_job(url: str, settings: dict) -> tuple[int, int]:
     from app import services
-    from app.api.schemas import ScoreJobIn
     from app.config import Settings
     from app.db.session import make_engine
     from app.db.storage import Storage
+    from app.schemas import ScoreJobIn
 
     storage = Storage(make_engine(url))
     try:

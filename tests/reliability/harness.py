@@ -40,6 +40,8 @@ import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from app.db import migrations
+
 ROOT = Path(__file__).resolve().parents[2]
 _VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
 PYTHON = str(_VENV_PYTHON if _VENV_PYTHON.exists() else Path(sys.executable))
@@ -99,17 +101,6 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def migrate(url: str) -> None:
-    from app.db import migrations
-    from app.db.session import make_engine
-
-    engine = make_engine(url)
-    try:
-        migrations.upgrade(engine)
-    finally:
-        engine.dispose()
-
-
 def _create_database(admin_url: str) -> str:
     name = f"zc_rel_{uuid.uuid4().hex[:16]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
@@ -139,7 +130,7 @@ def shared_database() -> Iterator[str]:
     except Exception as error:  # noqa: BLE001  (unreachable server: the case cannot run)
         raise Unavailable(f"PostgreSQL not reachable at {SHARED_ADMIN_URL}: {error}") from None
     try:
-        migrate(url)
+        migrations.upgrade(url)
         yield url
     finally:
         _drop_database(SHARED_ADMIN_URL, url)
@@ -221,7 +212,7 @@ class PgCluster:
     def database(self) -> str:
         """A new, migrated database in this cluster."""
         url = _create_database(self.admin_url())
-        migrate(url)
+        migrations.upgrade(url)
         return url
 
     def terminate_backends(self, database: str) -> int:
@@ -350,9 +341,9 @@ class ApiServer(Process):
 
 POISON_WORKER = """
 import os, time
-from app import scoring
-_score = scoring.ItemScorer.score
-def score(self, architecture, profile, names, seed):
+from app.worker import item_scorer
+_score = item_scorer.ItemScorer.score
+def score(self, architecture, profile, proxies, seed):
     key = architecture.canonical_key
     if key in os.environ.get("ZC_TEST_POISON_EXIT", "").split(","):
         os._exit(1)
@@ -360,8 +351,8 @@ def score(self, architecture, profile, names, seed):
         raise RuntimeError("poisoned item")
     if key in os.environ.get("ZC_TEST_POISON_HANG", "").split(","):
         time.sleep(3600)
-    return _score(self, architecture, profile, names, seed)
-scoring.ItemScorer.score = score
+    return _score(self, architecture, profile, proxies, seed)
+item_scorer.ItemScorer.score = score
 if __name__ == "__main__":
     from app.worker import main
     main()

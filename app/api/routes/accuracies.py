@@ -5,8 +5,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from ... import services
+from ...schemas import AccuracyBatchIn, AccuracyBatchOut, AccuracyList
 from ..deps import ReadAccess, SettingsDep, StorageDep, WriteAccess
-from ..schemas import AccuracyBatchIn, AccuracyBatchOut, AccuracyList, AccuracyOut
 
 router = APIRouter(prefix="/v1/accuracies", tags=["accuracies"])
 
@@ -28,7 +28,11 @@ def list_accuracies(
     limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> AccuracyList:
-    records, count = storage.list_accuracies(
-        architecture_id=architecture_id, dataset=dataset, metric=metric, limit=limit, offset=offset
+    return services.list_accuracies(
+        storage,
+        architecture_id=architecture_id,
+        dataset=dataset,
+        metric=metric,
+        limit=limit,
+        offset=offset,
     )
-    return AccuracyList(data=[AccuracyOut(**r.__dict__) for r in records], count=count)

@@ -3,13 +3,13 @@
 from fastapi import APIRouter
 
 from ... import services
-from ..deps import ReadAccess, SettingsDep, StorageDep, WriteAccess
-from ..schemas import (
+from ...schemas import (
     ArchitectureBatchIn,
     ArchitectureBatchOut,
     ArchitectureDetail,
     ArchitectureSubmission,
 )
+from ..deps import ReadAccess, SettingsDep, StorageDep, WriteAccess
 
 router = APIRouter(prefix="/v1/architectures", tags=["architectures"])
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 from urllib.parse import urlencode
@@ -20,7 +21,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from ... import services
 from ..deps import BASIC_CHALLENGE, SettingsDep, StorageDep, require_read
-from ..errors import ApiError
+from ..errors import ApiError, http_status
 
 router = APIRouter(tags=["dashboard"])
 
@@ -89,7 +90,7 @@ def dashboard(
     except ApiError as error:
         headers = BASIC_CHALLENGE if error.status == 401 else None
         return _page("denied.html", error.status, headers, message=error.message)
-    status, view = services.dashboard(
+    view = services.dashboard(
         storage,
         settings,
         dataset=dataset,
@@ -101,23 +102,26 @@ def dashboard(
         n_resamples=bootstrap,
     )
     root = request.scope.get("root_path", "")
-    if view["dataset"] is not None and view["profile_id"] is not None:
+    values = {f.name: getattr(view, f.name) for f in fields(view)}
+    values["error"] = None if view.error is None else view.error.message
+    status = 200 if view.error is None else http_status(view.error)
+    if view.dataset is not None and view.profile_id is not None:
         common = {
-            "dataset": view["dataset"],
-            "metric": view["metric"],
-            "profile_id": view["profile_id"],
+            "dataset": view.dataset,
+            "metric": view.metric,
+            "profile_id": view.profile_id,
             "seed": seed,
         }
-        view["plots"] = {
+        values["plots"] = {
             "correlations": f"{root}/v1/plots/correlations?"
             + urlencode({**common, "bootstrap": bootstrap, "format": "svg"}),
             "precision": f"{root}/v1/plots/precision?" + urlencode({**common, "format": "svg"}),
         }
-        if view["name"] is not None:
-            view["plots"]["scatter"] = f"{root}/v1/plots/scatter?" + urlencode(
-                {**common, "name": view["name"], "scale": scale, "format": "svg"}
+        if view.name is not None:
+            values["plots"]["scatter"] = f"{root}/v1/plots/scatter?" + urlencode(
+                {**common, "name": view.name, "scale": scale, "format": "svg"}
             )
-        view["correlations_json"] = f"{root}/v1/correlations?" + urlencode(
+        values["correlations_json"] = f"{root}/v1/correlations?" + urlencode(
             {**common, "bootstrap": bootstrap}
         )
-    return _page("dashboard.html", status, root=root, bootstrap=bootstrap, **view)
+    return _page("dashboard.html", status, root=root, bootstrap=bootstrap, **values)

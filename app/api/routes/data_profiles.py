@@ -5,10 +5,10 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, UploadFile
 
 from ... import services
+from ...errors import NotFound
 from ...profiles import UploadSettings
+from ...schemas import DataProfileOut
 from ..deps import ReadAccess, SettingsDep, StorageDep, WriteAccess
-from ..errors import not_found
-from ..schemas import DataProfileOut
 
 router = APIRouter(prefix="/v1/data-profiles", tags=["data profiles"])
 
@@ -34,5 +34,5 @@ def upload_profile(
 def get_profile(profile_id: int, storage: StorageDep) -> DataProfileOut:
     profile = storage.get_profile(profile_id)
     if profile is None:
-        raise not_found("data profile", profile_id)
+        raise NotFound("data profile", profile_id)
     return services.profile_out(profile)

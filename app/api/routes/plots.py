@@ -2,12 +2,12 @@
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from ... import plots, services
 from ..deps import ReadAccess, StorageDep
-from ..params import Bootstrap, Dataset, Metric, Names, Seed, split_names
+from ..params import BootstrapDep, Dataset, Metric, PopulationQueryDep, Seed, split_names
 
 router = APIRouter(prefix="/v1/plots", tags=["plots"])
 
@@ -19,6 +19,14 @@ IMAGE_RESPONSES: dict = {
 }
 
 FigureFormat = Annotated[Literal["svg", "png"], Query(alias="format")]
+
+
+def _figure_format(fmt: FigureFormat = "svg") -> str:
+    return fmt
+
+
+FigureFormatDep = Annotated[str, Depends(_figure_format)]
+"""``format``, declared after the population's parameters (see ``BootstrapDep``)."""
 
 
 def _image(content: bytes, fmt: str) -> Response:
@@ -45,15 +53,14 @@ def scatter_plot(
     """A proxy's or ensemble's score per architecture against its accuracy, with Spearman's
     rho and Kendall's tau-b in the title; `scale=rank` plots score ranks, `value` the scores
     (on a log axis when they span decades, as synflow's do)."""
-    column = services.score_column(
-        storage,
+    query = services.PopulationQuery(
         dataset=dataset,
         metric=metric,
-        name=name,
         proxies=split_names(proxies),
         profile_id=profile_id,
         seed=seed,
     )
+    column = services.score_column(storage, query, name)
     figure = plots.scatter(
         column.values,
         column.truth,
@@ -73,29 +80,15 @@ def scatter_plot(
 )
 def correlations_plot(
     storage: StorageDep,
-    dataset: Dataset,
-    metric: Metric = "test_accuracy",
-    proxies: Names = None,
-    ensembles: Names = None,
-    profile_id: int | None = None,
-    seed: Seed = 0,
-    bootstrap: Bootstrap = 1000,
-    fmt: FigureFormat = "svg",
+    query: PopulationQueryDep,
+    bootstrap: BootstrapDep,
+    fmt: FigureFormatDep,
 ) -> Response:
     """Spearman's rho and Kendall's tau-b with bootstrap 95% CIs for every proxy and
     ensemble: the numbers of GET /v1/correlations as bars."""
-    report = services.correlations(
-        storage,
-        dataset=dataset,
-        metric=metric,
-        proxies=split_names(proxies),
-        ensemble_methods=split_names(ensembles),
-        profile_id=profile_id,
-        seed=seed,
-        n_resamples=bootstrap,
-    )
+    report = services.correlations(storage, query, n_resamples=bootstrap)
     title = (
-        f"{dataset} {metric}: {report.n_architectures} architectures, "
+        f"{query.dataset} {query.metric}: {report.n_architectures} architectures, "
         f"profile {report.data_profile_id}"
     )
     rows = [row.model_dump() for row in report.rows]
@@ -106,28 +99,13 @@ def correlations_plot(
     "/precision", response_class=Response, responses=IMAGE_RESPONSES, dependencies=[ReadAccess]
 )
 def precision_plot(
-    storage: StorageDep,
-    dataset: Dataset,
-    metric: Metric = "test_accuracy",
-    proxies: Names = None,
-    ensembles: Names = None,
-    profile_id: int | None = None,
-    seed: Seed = 0,
-    fmt: FigureFormat = "svg",
+    storage: StorageDep, query: PopulationQueryDep, fmt: FigureFormatDep
 ) -> Response:
     """Precision@k curves: the share of the true top k% that each proxy and ensemble puts
     in its own top k%, from 1% to 50%, against a random ordering."""
-    found = services.precision_curves(
-        storage,
-        dataset=dataset,
-        metric=metric,
-        proxies=split_names(proxies),
-        ensemble_methods=split_names(ensembles),
-        profile_id=profile_id,
-        seed=seed,
-    )
+    found = services.precision_curves(storage, query)
     title = (
-        f"precision@k, {dataset} {metric}: {found.n_architectures} architectures, "
+        f"precision@k, {query.dataset} {query.metric}: {found.n_architectures} architectures, "
         f"profile {found.profile_id}"
     )
     figure = plots.precision_curves(found.fractions, found.curves, title=title, fmt=fmt)

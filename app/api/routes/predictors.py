@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from ... import services
+from ...schemas import PredictorIn, PredictorList, PredictorOut
 from ..deps import ReadAccess, StorageDep, WriteAccess
-from ..schemas import PredictorIn, PredictorList, PredictorOut
 
 router = APIRouter(prefix="/v1/predictors", tags=["predictors"])
 

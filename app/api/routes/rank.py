@@ -3,8 +3,8 @@
 from fastapi import APIRouter
 
 from ... import services
+from ...schemas import RankIn, RankOut
 from ..deps import SettingsDep, StorageDep, WriteAccess
-from ..schemas import RankIn, RankOut
 
 router = APIRouter(prefix="/v1/rank", tags=["rank"])
 

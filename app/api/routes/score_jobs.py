@@ -5,8 +5,8 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Response
 
 from ... import services
+from ...schemas import ScoreJobIn, ScoreJobOut
 from ..deps import ReadAccess, SettingsDep, StorageDep, WriteAccess
-from ..schemas import ScoreJobIn, ScoreJobOut
 
 router = APIRouter(prefix="/v1/score-jobs", tags=["score jobs"])
 

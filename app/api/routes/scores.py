@@ -7,8 +7,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
+from ... import services
+from ...schemas import ScoreList, ScoreOut
 from ..deps import ReadAccess, StorageDep
-from ..schemas import ScoreList, ScoreOut
 
 router = APIRouter(prefix="/v1/scores", tags=["scores"])
 
@@ -24,20 +25,20 @@ def list_scores(
     format: Literal["json", "csv"] = "json",
 ) -> ScoreList | Response:
     """Scores matching the filters; `format=csv` for a spreadsheet."""
-    records, count = storage.list_scores(
+    scores = services.list_scores(
+        storage,
         architecture_id=architecture_id,
         proxy=proxy,
-        data_profile_id=profile_id,
+        profile_id=profile_id,
         limit=limit,
         offset=offset,
     )
-    data = [ScoreOut(**r.__dict__) for r in records]
     if format == "csv":
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=list(ScoreOut.model_fields))
         writer.writeheader()
-        writer.writerows(item.model_dump() for item in data)
+        writer.writerows(item.model_dump() for item in scores.data)
         return Response(
-            out.getvalue(), media_type="text/csv", headers={"X-Total-Count": str(count)}
+            out.getvalue(), media_type="text/csv", headers={"X-Total-Count": str(scores.count)}
         )
-    return ScoreList(data=data, count=count)
+    return scores

@@ -1,6 +1,6 @@
 """Fixtures of the API tests: the real application (``create_app``) served in-process by
 Starlette's ``TestClient`` with its lifespan, so the embedded worker scores jobs, over the
-fresh SQLite and PostgreSQL databases of ``tests/service/conftest.py``."""
+fresh SQLite and PostgreSQL databases of ``tests/app/conftest.py``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-import torch
 from api_support import Serve, service_settings
 from fastapi.testclient import TestClient
 
@@ -17,14 +16,12 @@ from app.main import create_app
 
 @contextmanager
 def _serve(database_url: str, **overrides: object) -> Iterator[TestClient]:
-    threads = torch.get_num_threads()  # the embedded worker sets it for the whole process
     app = create_app(service_settings(database_url, **overrides))
     try:
         with TestClient(app) as client:
             yield client
     finally:
         app.state.storage.engine.dispose()
-        torch.set_num_threads(threads)
 
 
 @pytest.fixture

@@ -17,9 +17,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from app import services
-from app.api.schemas import ScoreJobIn
+from app.db.queue import create_job, create_job_once
 from app.db.session import make_engine
 from app.db.storage import Storage
+from app.schemas import ScoreJobIn
 from zero_cost.client import Client
 
 THREADS = 8
@@ -384,14 +385,14 @@ def test_racing_first_attempts_meet_at_the_unique_index(storage: Storage, nb201,
     ids = [i for i, _ in storage.add_architectures([nb201(c) for c in cells(3)])]
     profile = storage.get_or_create_profile("p", "synthetic", {"batch_size": 8})
     versions = [("params", "1")]
-    first = storage.create_job_once(ids, versions, profile.id, 0, "k", "a" * 64)
+    first = create_job_once(storage.engine, ids, versions, profile.id, 0, "k", "a" * 64)
     assert first.created
-    second = storage.create_job_once(ids[:1], versions, profile.id, 5, "k", "b" * 64)
+    second = create_job_once(storage.engine, ids[:1], versions, profile.id, 5, "k", "b" * 64)
     assert (second.id, second.request_hash, second.created) == (first.id, "a" * 64, False)
     assert storage.job_for_key("k") == second
     assert storage.job_for_key("other") is None
     assert sum(storage.get_job(first.id).counts.values()) == 3
-    plain = storage.create_job(ids, versions, profile.id, 0)
+    plain = create_job(storage.engine, ids, versions, profile.id, 0)
     assert plain != first.id and storage.get_job(plain).init_seed == 0
 
 

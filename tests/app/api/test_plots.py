@@ -97,25 +97,13 @@ def test_plots_render_svg_and_png(
         storage = client.app.state.storage
         for row in report["rows"]:
             column = services.score_column(
-                storage,
-                dataset="cifar10",
-                metric="test_accuracy",
-                name=row["name"],
-                proxies=None,
-                profile_id=None,
-                seed=0,
+                storage, services.PopulationQuery(dataset="cifar10"), name=row["name"]
             )
             assert column.row.spearman == pytest.approx(row["spearman"])
             assert column.row.kendall_tau_b == pytest.approx(row["kendall_tau_b"])
             assert column.row.n == row["n"] == 12
         assert services.score_column(
-            storage,
-            dataset="cifar10",
-            metric="test_accuracy",
-            name="synflow",
-            proxies=None,
-            profile_id=None,
-            seed=0,
+            storage, services.PopulationQuery(dataset="cifar10"), name="synflow"
         ).log_values
 
         # Nothing to draw yet is a figure that says so, not an error.

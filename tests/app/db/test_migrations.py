@@ -20,7 +20,7 @@ from app.db import migrations
 from app.db.models import Base
 from app.db.session import make_engine
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
 VENV_PYTHON = PROJECT_ROOT / ".venv" / "bin" / "python"
 TABLES = set(Base.metadata.tables)
 

@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
+from app.db.queue import JobQueue, cancel_job, create_job
 from app.db.storage import ScoreRecord
-from app.queue import JobQueue
 
 PROXIES = [("params", "1")]
 
@@ -18,7 +18,7 @@ PROXIES = [("params", "1")]
 def job(storage, nb201, cells, profile):
     """A queued job of 4 architectures; returns its id."""
     ids = [i for i, _ in storage.add_architectures([nb201(cell) for cell in cells(4)])]
-    return storage.create_job(ids, PROXIES, profile.id, 0)
+    return create_job(storage.engine, ids, PROXIES, profile.id, 0)
 
 
 @pytest.fixture
@@ -115,7 +115,7 @@ def test_two_queues_never_share_an_item(job, make_queue):
 
 def test_concurrent_claims_hand_out_each_item_once(storage, nb201, cells, profile, make_queue):
     ids = [i for i, _ in storage.add_architectures([nb201(cell) for cell in cells(60)])]
-    storage.create_job(ids, PROXIES, profile.id, 0)
+    create_job(storage.engine, ids, PROXIES, profile.id, 0)
     got: dict[str, list[int]] = {}
     errors: list[BaseException] = []
     barrier = threading.Barrier(6)
@@ -285,7 +285,7 @@ def test_heartbeat_of_another_worker_does_not_touch_my_items(sql, job, make_queu
 
 def test_a_cancelled_jobs_items_are_not_handed_out(storage, sql, job, make_queue):
     queue = make_queue()
-    storage.cancel_job(job)
+    cancel_job(storage.engine, job)
     assert queue.claim(10) == []
     assert storage.get_job(job).counts == {"cancelled": 4}
 
@@ -295,7 +295,7 @@ def test_items_requeued_after_cancellation_are_not_handed_out(storage, sql, job,
     must not be scored again but cancelled."""
     worker = make_queue("w1")
     released, retried, expired, finished = worker.claim(4)
-    storage.cancel_job(job)
+    cancel_job(storage.engine, job)
     assert storage.get_job(job).counts == {"running": 4}
 
     assert worker.fail(retried, "flaky", retry=True)

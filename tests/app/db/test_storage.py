@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
+from app.db.queue import JobQueue, cancel_job, create_job
 from app.db.storage import AccuracyRecord, NewArchitecture, ScoreRecord, Storage
-from app.queue import JobQueue
 from zero_cost import proxies as proxy_registry
 
 PROXIES = [("synflow", proxy_registry.get("synflow").version), ("params", "1")]
@@ -41,7 +41,7 @@ def store_scores(storage: Storage, records: list[ScoreRecord], proxies=PROXIES, 
     for record in records:
         by_architecture.setdefault(record.architecture_id, []).append(record)
     profile_id = records[0].data_profile_id
-    job_id = storage.create_job(list(by_architecture), proxies, profile_id, seed)
+    job_id = create_job(storage.engine, list(by_architecture), proxies, profile_id, seed)
     queue = JobQueue(storage.engine, "scorer", lease_seconds=60, max_attempts=3)
     for item in queue.claim(len(by_architecture)):
         assert item.job_id == job_id
@@ -164,7 +164,7 @@ def _architectures(storage, nb201, cells, count):
 
 def test_new_job_is_queued(storage, nb201, cells, profile):
     ids = _architectures(storage, nb201, cells, 3)
-    job_id = storage.create_job(ids + ids[:1], PROXIES, profile.id, 7)
+    job_id = create_job(storage.engine, ids + ids[:1], PROXIES, profile.id, 7)
     job = storage.get_job(job_id)
     assert job.counts == {"queued": 3}  # duplicates collapse to one item
     assert job.status == "queued"
@@ -177,12 +177,12 @@ def test_job_whose_scores_all_exist_is_complete_at_once(storage, nb201, cells, p
     ids = _architectures(storage, nb201, cells, 4)
     store_scores(storage, scores(ids[:3], profile.id))
 
-    job = storage.get_job(storage.create_job(ids[:3], PROXIES, profile.id, 0))
+    job = storage.get_job(create_job(storage.engine, ids[:3], PROXIES, profile.id, 0))
     assert job.counts == {"succeeded": 3}
     assert job.status == "succeeded"
 
     # one new architecture: only its item waits
-    job = storage.get_job(storage.create_job(ids, PROXIES, profile.id, 0))
+    job = storage.get_job(create_job(storage.engine, ids, PROXIES, profile.id, 0))
     assert job.counts == {"succeeded": 3, "queued": 1}
     assert job.status == "running"
 
@@ -198,9 +198,9 @@ def test_partly_scored_items_are_queued(storage, nb201, cells, profile, make_pro
         (PROXIES[:1], other_profile.id, 0),
         ([("synflow", "old")], profile.id, 0),
     ]:
-        job = storage.get_job(storage.create_job(ids, proxies, profile_id, seed))
+        job = storage.get_job(create_job(storage.engine, ids, proxies, profile_id, seed))
         assert job.counts == {"queued": 2}, (proxies, profile_id, seed)
-    job = storage.get_job(storage.create_job(ids, PROXIES[:1], profile.id, 0))
+    job = storage.get_job(create_job(storage.engine, ids, PROXIES[:1], profile.id, 0))
     assert job.counts == {"succeeded": 2}
 
 
@@ -208,11 +208,11 @@ def test_cancel_job_cancels_queued_items_and_lets_running_ones_finish(
     storage, nb201, cells, profile
 ):
     ids = _architectures(storage, nb201, cells, 3)
-    job_id = storage.create_job(ids, PROXIES, profile.id, 0)
+    job_id = create_job(storage.engine, ids, PROXIES, profile.id, 0)
     queue = JobQueue(storage.engine, "w1", lease_seconds=60, max_attempts=3)
     (running,) = queue.claim(1)
 
-    assert storage.cancel_job(job_id)
+    assert cancel_job(storage.engine, job_id)
     job = storage.get_job(job_id)
     assert job.cancelled
     assert job.status == "cancelled"
@@ -221,15 +221,15 @@ def test_cancel_job_cancels_queued_items_and_lets_running_ones_finish(
 
     assert queue.complete(running, scores([running.architecture_id], profile.id))
     assert storage.get_job(job_id).counts == {"succeeded": 1, "cancelled": 2}
-    assert storage.cancel_job(job_id)  # again: harmless
-    assert not storage.cancel_job(999_999)
+    assert cancel_job(storage.engine, job_id)  # again: harmless
+    assert not cancel_job(storage.engine, 999_999)
 
 
 def test_jobs_by_status_and_queue_depth(storage, nb201, cells, profile):
     ids = _architectures(storage, nb201, cells, 2)
-    queued = storage.create_job(ids, PROXIES, profile.id, 0)
-    cancelled = storage.create_job(ids, PROXIES, profile.id, 1)
-    storage.cancel_job(cancelled)
+    queued = create_job(storage.engine, ids, PROXIES, profile.id, 0)
+    cancelled = create_job(storage.engine, ids, PROXIES, profile.id, 1)
+    cancel_job(storage.engine, cancelled)
     assert storage.jobs_by_status() == {"queued": 1, "cancelled": 1}
     assert storage.queue_depth() == {"queued": 2, "cancelled": 2}
     assert storage.get_job(queued).status == "queued"

@@ -10,10 +10,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from app.scoring import Limits
-from app.scoring_process import ItemFailed, ScoringProcess
+from app.worker.item_scorer import Limits
+from app.worker.scoring_parent import ItemFailed, ScoringProcess
+from zero_cost import proxies
 
 REAL_GET_CONTEXT = multiprocessing.get_context
+
+
+def versions(names: list[str]) -> list[tuple[str, str]]:
+    return [(name, proxies.get(name).version) for name in names]
 
 
 def scoring_process(monkeypatch, method: str, timeout: float | None) -> ScoringProcess:
@@ -30,10 +35,11 @@ def test_spawned_and_forked_children_score_alike(storage, nb201, cells, profile,
     for method in ("fork", "spawn"):
         scorer = scoring_process(monkeypatch, method, timeout=120)
         try:
-            first = scorer.score(architecture, profile, ["params", "synflow", "snip"], 0)
+            first = scorer.score(architecture, profile, versions(["params", "synflow", "snip"]), 0)
             child = Path(f"/proc/{scorer._process.pid}/cmdline").read_bytes()
             assert (b"multiprocessing.spawn" in child) == (method == "spawn"), child
-            again = scorer.score(architecture, profile, ["snip"], 0)  # the batch is cached
+            # The batch is cached in the child.
+            again = scorer.score(architecture, profile, versions(["snip"]), 0)
         finally:
             scorer.close()
         values[method] = {r.proxy: r.value for r in first}
@@ -51,9 +57,9 @@ def test_a_spawned_child_that_errs_reports_and_serves_on(
     scorer = scoring_process(monkeypatch, "spawn", timeout=120)
     try:
         with pytest.raises(ItemFailed) as refused:
-            scorer.score(architecture, profile, ["no_such_proxy"], 0)
+            scorer.score(architecture, profile, [("no_such_proxy", "1")], 0)
         assert not refused.value.retry and "no_such_proxy" in refused.value.message
-        (record,) = scorer.score(architecture, profile, ["params"], 0)
+        (record,) = scorer.score(architecture, profile, versions(["params"]), 0)
         assert record.status == "ok" and record.value == architecture.params
     finally:
         scorer.close()

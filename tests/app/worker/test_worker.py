@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from app.config import Settings
+from app.db.queue import create_job
 from app.db.session import DatabaseUnavailable
 from app.db.storage import NewArchitecture, Storage
 from app.worker import Worker
@@ -99,7 +100,7 @@ def item_rows(sql, job_id: int) -> dict[int, tuple]:
 def test_worker_scores_a_job_once(storage, sql, migrated_url, nb201, cells, profile, wait_for):
     proxies = versions(["synflow", "params", "snip"])
     ids = add(storage, [nb201(cell) for cell in cells(10)])
-    job_id = storage.create_job(ids, proxies, profile.id, 0)
+    job_id = create_job(storage.engine, ids, proxies, profile.id, 0)
 
     with running_worker(settings_for(migrated_url)) as worker:
         job = finish(storage, job_id, worker, wait_for)
@@ -117,7 +118,7 @@ def test_worker_scores_a_job_once(storage, sql, migrated_url, nb201, cells, prof
         assert by_proxy["params"].value > 0 and by_proxy["params"].status == "ok"
         assert by_proxy["synflow"].device == "cpu"
 
-    again = storage.get_job(storage.create_job(ids, proxies, profile.id, 0))
+    again = storage.get_job(create_job(storage.engine, ids, proxies, profile.id, 0))
     assert again.counts == {"succeeded": 10} and again.status == "succeeded"
     # the worker stopped cleanly: nothing held, nothing registered
     assert "running" not in storage.queue_depth()
@@ -128,11 +129,11 @@ def test_worker_scores_only_the_missing_proxies(
     storage, sql, migrated_url, nb201, cells, profile, wait_for
 ):
     ids = add(storage, [nb201(cell) for cell in cells(3)])
-    first = storage.create_job(ids, versions(["params"]), profile.id, 0)
+    first = create_job(storage.engine, ids, versions(["params"]), profile.id, 0)
     with running_worker(settings_for(migrated_url)) as worker:
         finish(storage, first, worker, wait_for)
         before = {(s.architecture_id, s.proxy): s for s in storage.list_scores()[0]}
-        second = storage.create_job(ids, versions(["params", "synflow"]), profile.id, 0)
+        second = create_job(storage.engine, ids, versions(["params", "synflow"]), profile.id, 0)
         assert storage.get_job(second).counts == {"queued": 3}
         finish(storage, second, worker, wait_for)
     after = {(s.architecture_id, s.proxy): s for s in storage.list_scores()[0]}
@@ -154,7 +155,7 @@ def test_a_poisoned_item_fails_at_once_and_the_others_succeed(
         flops=100,
     )
     ids = add(storage, [*good, poisoned])
-    job_id = storage.create_job(ids, versions(["synflow", "params"]), profile.id, 0)
+    job_id = create_job(storage.engine, ids, versions(["synflow", "params"]), profile.id, 0)
 
     with running_worker(settings_for(migrated_url)) as worker:
         job = finish(storage, job_id, worker, wait_for)
@@ -181,7 +182,7 @@ def test_items_over_the_limits_are_refused(
     small, large = nb201(POOLS), nb201(CONV3)
     assert getattr(small, setting[4:]) <= limit < getattr(large, setting[4:])
     ids = add(storage, [small, large])
-    job_id = storage.create_job(ids, versions(["params"]), profile.id, 0)
+    job_id = create_job(storage.engine, ids, versions(["params"]), profile.id, 0)
 
     with running_worker(settings_for(migrated_url, **{setting: limit})) as worker:
         job = finish(storage, job_id, worker, wait_for)
@@ -244,7 +245,7 @@ def test_a_failing_proxy_is_retried_then_failed_keeping_the_other_scores(
     failing_proxy = "test_always_fails"
     ids = add(storage, [nb201(cell) for cell in cells(2)])
     proxies = versions(["params", failing_proxy, "synflow"])
-    job_id = storage.create_job(ids, proxies, profile.id, 0)
+    job_id = create_job(storage.engine, ids, proxies, profile.id, 0)
 
     with running_worker(settings_for(migrated_url, max_attempts=3)) as worker:
         job = finish(storage, job_id, worker, wait_for)
@@ -265,8 +266,8 @@ def broken_then_good(storage, sql, nb201, cells, profile, wait_for, proxy, setti
     """A job of one item scored with the broken ``proxy``, then a job of one good item, run
     by one worker thread with ``settings``: (status, attempts, error) of each item."""
     broken, good = add(storage, [nb201(cell) for cell in cells(2)])
-    broken_job = storage.create_job([broken], versions([proxy]), profile.id, 0)
-    good_job = storage.create_job([good], versions(["params"]), profile.id, 0)
+    broken_job = create_job(storage.engine, [broken], versions([proxy]), profile.id, 0)
+    good_job = create_job(storage.engine, [good], versions(["params"]), profile.id, 0)
     with running_worker(settings) as worker:
         finish(storage, broken_job, worker, wait_for)
         finish(storage, good_job, worker, wait_for)
@@ -307,18 +308,18 @@ def test_an_outage_while_reading_an_item_does_not_strand_it(
     finishes the item (dropping it left it "running" for good, its lease renewed by the
     heartbeat)."""
     ids = add(storage, [nb201(cell) for cell in cells(1)])
-    job_id = storage.create_job(ids, versions(["params"]), profile.id, 0)
+    job_id = create_job(storage.engine, ids, versions(["params"]), profile.id, 0)
     worker = Worker(settings_for(migrated_url))
     reads = []
-    get_job = worker.storage.get_job
+    inputs = worker.queue.inputs
 
-    def get_job_after_an_outage(*args: object, **kwargs: object) -> object:
+    def inputs_after_an_outage(*args: object, **kwargs: object) -> object:
         reads.append(len(reads))
         if len(reads) == 1:
             raise DatabaseUnavailable("server closed the connection unexpectedly")
-        return get_job(*args, **kwargs)
+        return inputs(*args, **kwargs)
 
-    worker.storage.get_job = get_job_after_an_outage
+    worker.queue.inputs = inputs_after_an_outage
     try:
         (item,) = worker.queue.claim(1)
         worker.process(item)
@@ -371,7 +372,7 @@ def test_two_worker_processes_share_a_job(
     }
     workers = [spawn_worker(migrated_url, f"worker{n}", **environment) for n in range(2)]
     wait_registered(sql, workers, wait_for)  # both ready before there is work to share
-    job_id = storage.create_job(ids, versions(["params", "synflow"]), profile.id, 0)
+    job_id = create_job(storage.engine, ids, versions(["params", "synflow"]), profile.id, 0)
 
     def finished():
         for process in workers:
@@ -413,7 +414,7 @@ def test_an_item_of_a_killed_worker_is_finished_by_another(
 ):
     ids = add(storage, [nb201(cell, SLOW) for cell in [CONV3, *cells(2)]])
     profile = make_profile(storage, batch_size=32)
-    job_id = storage.create_job(ids, versions(["snip", "grasp", "synflow"]), profile.id, 0)
+    job_id = create_job(storage.engine, ids, versions(["snip", "grasp", "synflow"]), profile.id, 0)
     environment = {"ZC_LEASE_SECONDS": 3, "ZC_POLL_SECONDS": 0.05, "ZC_CLAIM_BATCH_SIZE": 1}
 
     a = spawn_worker(migrated_url, "worker_a", **environment)

@@ -1,0 +1,432 @@
+"""The job queue: the only code that moves job items between states.
+
+Jobs enter with ``create_job`` (or ``create_job_once`` under an idempotency key) and are
+cancelled with ``cancel_job``; a worker moves its items with the verbs of ``JobQueue``.
+
+PostgreSQL is the queue. A worker claims a small batch of items in one statement
+(``SELECT ... FOR UPDATE SKIP LOCKED``), holding a lease it renews by heartbeat; times come
+from the database clock. An expired lease is reclaimed by any worker; an item whose lease
+expired ``max_attempts`` times is failed. Every transition is guarded by the expected state
+*and* the lease holder, so a worker that lost its lease cannot overwrite another's work.
+SQLite runs the same statements under its single-writer lock (``BEGIN IMMEDIATE``).
+
+Item states (``ItemStatus``): queued -> running -> succeeded | failed | cancelled
+(running -> queued on a retryable error or a graceful release).
+
+Raises (every function and method):
+    DatabaseUnavailable: the database cannot be reached.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, Update, and_, delete, or_, select, update
+from sqlalchemy.orm import Session
+
+from .models import Architecture, DataProfile, JobItem, Score, ScoreJob, Worker
+from .records import (
+    ItemInputs,
+    KeyedJob,
+    ScoreRecord,
+    architecture_record,
+    profile_record,
+)
+from .session import chunks, db_epoch, dialect_insert, transaction
+from .statuses import ItemStatus
+
+ProxyVersions = Sequence[tuple[str, str]]
+"""(proxy name, version) pairs, as the API resolved them."""
+
+
+# -- jobs in and out ---------------------------------------------------------------------
+
+
+def create_job(
+    engine: Engine,
+    architecture_ids: Sequence[int],
+    proxies: ProxyVersions,
+    data_profile_id: int,
+    init_seed: int,
+) -> int:
+    """A job over ``architecture_ids`` for ``proxies`` (name, version) pairs; its id.
+
+    Items whose scores all exist already are created succeeded: a job whose scores all
+    exist is complete at once.
+    """
+    with transaction(engine) as session:
+        job_id = _insert_job(session, architecture_ids, proxies, data_profile_id, init_seed)
+        assert job_id is not None  # without a key, nothing can conflict
+        return job_id
+
+
+def create_job_once(
+    engine: Engine,
+    architecture_ids: Sequence[int],
+    proxies: ProxyVersions,
+    data_profile_id: int,
+    init_seed: int,
+    idempotency_key: str,
+    request_hash: str,
+) -> KeyedJob:
+    """``create_job`` unless a job with ``idempotency_key`` exists: then that job.
+
+    The key is written with the job row, in its transaction, so no job is ever without
+    its key. Concurrent calls with one key are settled by the unique index (``INSERT ...
+    ON CONFLICT DO NOTHING``, then read the winner in the same transaction), never by a
+    check before the insert: exactly one creates the job, the others get it with
+    ``created`` False and the winner's ``request_hash``, for the caller to compare.
+    """
+    with transaction(engine) as session:
+        job_id = _insert_job(
+            session,
+            architecture_ids,
+            proxies,
+            data_profile_id,
+            init_seed,
+            idempotency_key,
+            request_hash,
+        )
+        if job_id is not None:
+            return KeyedJob(job_id, request_hash, created=True)
+        winner = job_for_key(session, idempotency_key)
+    if winner is None:  # only if the winner was deleted since: jobs never are
+        raise RuntimeError(f"idempotency key {idempotency_key!r} conflicted but has no job")
+    return winner
+
+
+def job_for_key(session: Session, idempotency_key: str) -> KeyedJob | None:
+    """The job created with ``idempotency_key``, if any (``created`` False)."""
+    row = session.execute(
+        select(ScoreJob.id, ScoreJob.request_hash).where(
+            ScoreJob.idempotency_key == idempotency_key
+        )
+    ).first()
+    return None if row is None else KeyedJob(row.id, row.request_hash, created=False)
+
+
+def cancel_job(engine: Engine, job_id: int) -> bool:
+    """Cancel a job: its queued items are cancelled, running ones finish. False if unknown."""
+    with transaction(engine) as session:
+        job = session.get(ScoreJob, job_id, with_for_update=True)
+        if job is None:
+            return False
+        job.cancelled = True
+        session.execute(
+            update(JobItem)
+            .where(JobItem.job_id == job_id, JobItem.status == ItemStatus.QUEUED)
+            .values(status=ItemStatus.CANCELLED, finished_at=db_epoch())
+        )
+        return True
+
+
+def _insert_job(
+    session: Session,
+    architecture_ids: Sequence[int],
+    proxies: ProxyVersions,
+    data_profile_id: int,
+    init_seed: int,
+    idempotency_key: str | None = None,
+    request_hash: str | None = None,
+) -> int | None:
+    """Insert a job and its items; None (and nothing written) if another job holds
+    ``idempotency_key``. A NULL key never conflicts."""
+    architecture_ids = list(dict.fromkeys(architecture_ids))
+    job_id = session.scalar(
+        dialect_insert(session, ScoreJob)
+        .values(
+            proxies=json.dumps([[name, version] for name, version in proxies]),
+            data_profile_id=data_profile_id,
+            init_seed=init_seed,
+            cancelled=False,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+        )
+        .on_conflict_do_nothing(index_elements=[ScoreJob.idempotency_key])
+        .returning(ScoreJob.id)
+    )
+    if job_id is None:
+        return None
+    complete = _fully_scored(session, architecture_ids, proxies, data_profile_id, init_seed)
+    now = session.scalar(select(db_epoch()))
+    rows = [
+        {
+            "job_id": job_id,
+            "architecture_id": a,
+            "status": ItemStatus.SUCCEEDED if a in complete else ItemStatus.QUEUED,
+            "attempts": 0,
+            "finished_at": now if a in complete else None,
+        }
+        for a in architecture_ids
+    ]
+    for chunk in chunks(rows):
+        session.execute(dialect_insert(session, JobItem).values(list(chunk)))
+    return job_id
+
+
+def _stored_versions(
+    session: Session,
+    architecture_ids: Sequence[int],
+    proxies: ProxyVersions,
+    data_profile_id: int,
+    seed: int,
+) -> dict[int, set[tuple[str, str]]]:
+    """architecture id -> the (proxy, version) pairs of ``proxies`` it has scores of."""
+    have: dict[int, set[tuple[str, str]]] = {}
+    for chunk in chunks(list(architecture_ids)):
+        rows = session.execute(
+            select(Score.architecture_id, Score.proxy, Score.proxy_version).where(
+                Score.architecture_id.in_(chunk),
+                Score.data_profile_id == data_profile_id,
+                Score.seed == seed,
+                Score.proxy.in_([name for name, _ in proxies]),
+            )
+        )
+        for architecture_id, proxy, version in rows:
+            have.setdefault(architecture_id, set()).add((proxy, version))
+    return have
+
+
+def _fully_scored(
+    session: Session,
+    architecture_ids: Sequence[int],
+    proxies: ProxyVersions,
+    data_profile_id: int,
+    seed: int,
+) -> set[int]:
+    wanted = set(proxies)
+    have = _stored_versions(session, architecture_ids, proxies, data_profile_id, seed)
+    return {a for a, got in have.items() if wanted <= got}
+
+
+# -- a worker's items --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClaimedItem:
+    item_id: int
+    job_id: int
+    architecture_id: int
+    attempts: int
+
+
+class JobQueue:
+    """Claim, read, heartbeat, complete, fail and release job items for one worker id."""
+
+    def __init__(
+        self, engine: Engine, worker_id: str, lease_seconds: float, max_attempts: int
+    ) -> None:
+        self.engine = engine
+        self.worker_id = worker_id
+        self.lease_seconds = lease_seconds
+        self.max_attempts = max_attempts
+
+    def register(self, device: str) -> None:
+        """Record this worker (for /metrics and operators)."""
+        with transaction(self.engine) as session:
+            session.execute(delete(Worker).where(Worker.id == self.worker_id))
+            session.add(
+                Worker(
+                    id=self.worker_id,
+                    hostname=socket.gethostname(),
+                    pid=os.getpid(),
+                    device=device,
+                    started_at=session.scalar(select(db_epoch())),
+                    heartbeat_at=session.scalar(select(db_epoch())),
+                    items_done=0,
+                )
+            )
+
+    def unregister(self) -> None:
+        with transaction(self.engine) as session:
+            session.execute(delete(Worker).where(Worker.id == self.worker_id))
+
+    def claim(self, limit: int) -> list[ClaimedItem]:
+        """Lease up to ``limit`` items: queued ones, or running ones whose lease expired."""
+        with transaction(self.engine) as session:
+            now = db_epoch()
+            expired = and_(JobItem.status == ItemStatus.RUNNING, JobItem.lease_expires_at < now)
+            cancelled_jobs = select(ScoreJob.id).where(ScoreJob.cancelled)
+            # Items of a cancelled job that came back after the cancel (expired, retried or
+            # released while it ran) are cancelled, never handed out again.
+            session.execute(
+                update(JobItem)
+                .where(
+                    or_(JobItem.status == ItemStatus.QUEUED, expired),
+                    JobItem.job_id.in_(cancelled_jobs),
+                )
+                .values(status=ItemStatus.CANCELLED, lease_owner=None, finished_at=now)
+            )
+            session.execute(
+                update(JobItem)
+                .where(expired, JobItem.attempts >= self.max_attempts)
+                .values(
+                    status=ItemStatus.FAILED,
+                    lease_owner=None,
+                    finished_at=now,
+                    error=f"lease expired {self.max_attempts} times: the worker was lost",
+                )
+            )
+            # An item whose lease expired is handed out alone: it may be what killed its
+            # worker, and in a batch it would take its batch-mates' attempts down with it
+            # (a poisoned item failed innocent items "lease expired N times").
+            orphan = session.scalar(
+                select(JobItem.id)
+                .where(expired, JobItem.job_id.not_in(cancelled_jobs))
+                .order_by(JobItem.id)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            )
+            candidates = (
+                select(JobItem.id)
+                .where(
+                    JobItem.id == orphan
+                    if orphan is not None
+                    else and_(
+                        JobItem.status == ItemStatus.QUEUED, JobItem.job_id.not_in(cancelled_jobs)
+                    )
+                )
+                .order_by(JobItem.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+            rows = session.execute(
+                update(JobItem)
+                .where(JobItem.id.in_(candidates.scalar_subquery()))
+                .values(
+                    status=ItemStatus.RUNNING,
+                    lease_owner=self.worker_id,
+                    lease_expires_at=now + self.lease_seconds,
+                    attempts=JobItem.attempts + 1,
+                )
+                .returning(JobItem.id, JobItem.job_id, JobItem.architecture_id, JobItem.attempts)
+            ).all()
+        return sorted((ClaimedItem(*row) for row in rows), key=lambda item: item.item_id)
+
+    def inputs(self, item: ClaimedItem) -> ItemInputs:
+        """What scoring the item needs, read in one transaction: its architecture, data
+        profile and seed, and the (proxy, version) pairs of its job not stored yet."""
+        with transaction(self.engine) as session:
+            job = session.get(ScoreJob, item.job_id)
+            architecture = session.get(Architecture, item.architecture_id)
+            profile = session.get(DataProfile, job.data_profile_id)
+            proxies = [(name, version) for name, version in json.loads(job.proxies)]
+            have = _stored_versions(
+                session, [architecture.id], proxies, profile.id, job.init_seed
+            ).get(architecture.id, set())
+            return ItemInputs(
+                architecture=architecture_record(architecture),
+                profile=profile_record(profile),
+                missing=[pair for pair in proxies if pair not in have],
+                seed=job.init_seed,
+            )
+
+    def heartbeat(self) -> set[int]:
+        """Extend the leases of this worker's items; return the ids it still holds."""
+        with transaction(self.engine) as session:
+            now = db_epoch()
+            held = session.execute(
+                update(JobItem)
+                .where(JobItem.lease_owner == self.worker_id, JobItem.status == ItemStatus.RUNNING)
+                .values(lease_expires_at=now + self.lease_seconds)
+                .returning(JobItem.id)
+            ).all()
+            session.execute(
+                update(Worker).where(Worker.id == self.worker_id).values(heartbeat_at=now)
+            )
+        return {item_id for (item_id,) in held}
+
+    def complete(self, item: ClaimedItem, scores: Sequence[ScoreRecord]) -> bool:
+        """Store the scores and mark the item succeeded, in one transaction.
+
+        Returns False (and stores nothing) if this worker no longer holds the item's lease.
+        """
+        with transaction(self.engine) as session:
+            if not self._finish(session, item, status=ItemStatus.SUCCEEDED, error=None):
+                session.rollback()
+                return False
+            self._store_scores(session, scores)
+            return True
+
+    def fail(
+        self, item: ClaimedItem, error: str, retry: bool, scores: Sequence[ScoreRecord] = ()
+    ) -> bool:
+        """Record an item's error, storing the scores it did compute.
+
+        With ``retry`` and attempts left the item goes back to the queue; otherwise it is
+        failed for good. Returns False if this worker no longer holds the lease.
+        """
+        requeue = retry and item.attempts < self.max_attempts
+        with transaction(self.engine) as session:
+            if requeue:
+                done = self._guarded(item).values(
+                    status=ItemStatus.QUEUED, lease_owner=None, lease_expires_at=None, error=error
+                )
+                moved = session.execute(done).rowcount == 1
+            else:
+                moved = self._finish(session, item, status=ItemStatus.FAILED, error=error)
+            if not moved:
+                session.rollback()
+                return False
+            self._store_scores(session, scores)
+            return True
+
+    def release(self) -> int:
+        """Give back every item this worker holds, without counting the attempt."""
+        with transaction(self.engine) as session:
+            result = session.execute(
+                update(JobItem)
+                .where(JobItem.lease_owner == self.worker_id, JobItem.status == ItemStatus.RUNNING)
+                .values(
+                    status=ItemStatus.QUEUED,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    attempts=JobItem.attempts - 1,
+                )
+            )
+            return result.rowcount
+
+    def _guarded(self, item: ClaimedItem) -> Update:
+        return update(JobItem).where(
+            JobItem.id == item.item_id,
+            JobItem.lease_owner == self.worker_id,
+            JobItem.status == ItemStatus.RUNNING,
+        )
+
+    def _finish(self, session: Session, item: ClaimedItem, status: str, error: str | None) -> bool:
+        statement = self._guarded(item).values(
+            status=status, lease_owner=None, finished_at=db_epoch(), error=error
+        )
+        if session.execute(statement).rowcount != 1:
+            return False
+        session.execute(
+            update(Worker)
+            .where(Worker.id == self.worker_id)
+            .values(items_done=Worker.items_done + 1)
+        )
+        return True
+
+    @staticmethod
+    def _store_scores(session: Session, scores: Sequence[ScoreRecord]) -> None:
+        if scores:
+            # In unique-key order, so that two workers storing scores of one architecture
+            # (from two jobs) take the index locks in the same order and cannot deadlock.
+            ordered = sorted(
+                scores,
+                key=lambda s: (
+                    s.architecture_id,
+                    s.proxy,
+                    s.proxy_version,
+                    s.data_profile_id,
+                    s.seed,
+                ),
+            )
+            session.execute(
+                dialect_insert(session, Score)
+                .values([score.__dict__ for score in ordered])
+                .on_conflict_do_nothing()
+            )

@@ -1,0 +1,243 @@
+"""The records the database layer speaks in: frozen dataclasses, never sessions or rows,
+and the functions that make them from rows."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from .models import Accuracy, Architecture, DataProfile, Predictor, Score
+from .statuses import FINISHED_ITEM_STATUSES, JobStatus, job_status
+
+
+@dataclass(frozen=True)
+class NewArchitecture:
+    space: str
+    settings: str
+    canonical_key: str
+    spec: str
+    is_degenerate: bool
+    params: int
+    flops: int
+
+
+@dataclass(frozen=True)
+class ArchitectureRecord:
+    id: int
+    space: str
+    settings: str
+    canonical_key: str
+    spec: str
+    is_degenerate: bool
+    params: int
+    flops: int
+
+
+@dataclass(frozen=True)
+class ProfileRecord:
+    id: int
+    key: str
+    source: str
+    config: dict
+    blob: bytes | None
+
+
+@dataclass(frozen=True)
+class ScoreRecord:
+    architecture_id: int
+    proxy: str
+    proxy_version: str
+    data_profile_id: int
+    seed: int
+    value: float | None
+    log_value: float | None
+    status: str
+    error: str | None
+    seconds: float
+    device: str
+
+
+@dataclass(frozen=True)
+class AccuracyRecord:
+    architecture_id: int
+    dataset: str
+    metric: str
+    value: float
+    epochs: int
+    source: str
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """A score job: the (proxy, version) pairs the API resolved for it, its data profile
+    and seed, its item counts by status and (up to a limit) its items' errors."""
+
+    id: int
+    proxy_versions: list[tuple[str, str]]
+    data_profile_id: int
+    init_seed: int
+    cancelled: bool
+    counts: dict[str, int]
+    errors: list[dict] = field(default_factory=list)
+
+    @property
+    def proxies(self) -> list[str]:
+        return [name for name, _ in self.proxy_versions]
+
+    @property
+    def status(self) -> JobStatus:
+        return job_status(self.counts, self.cancelled)
+
+    @property
+    def finished(self) -> int:
+        return sum(self.counts.get(s, 0) for s in FINISHED_ITEM_STATUSES)
+
+
+def job_proxy_versions(stored: str) -> list[tuple[str, str]]:
+    """A job row's ``proxies`` column (JSON ``[[name, version], ...]``) as pairs."""
+    return [(name, version) for name, version in json.loads(stored)]
+
+
+@dataclass(frozen=True)
+class KeyedJob:
+    """The job an idempotency key maps to, with the hash of the request that created it."""
+
+    id: int
+    request_hash: str | None
+    created: bool
+
+
+@dataclass(frozen=True)
+class JobSummary(JobRecord):
+    """A job as the dashboard lists it: its record (without item errors) and creation time."""
+
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PredictorConfig:
+    """What a predictor is trained for: its versions are numbered per distinct config."""
+
+    dataset: str
+    metric: str
+    data_profile_id: int
+    seed: int
+    space: str
+    proxies: tuple[str, ...]
+    features: str
+    min_labels: int
+
+
+@dataclass(frozen=True)
+class PredictorRecord:
+    """A stored predictor without its model bytes (``Storage.predictor_model``)."""
+
+    id: int
+    config: PredictorConfig
+    version: int
+    status: str
+    error: str | None
+    n_reported: int | None
+    n_labels: int | None
+    mode: str | None
+    fallback_reason: str | None
+    metrics: dict | None
+    learning_curve: list | None
+    oof: dict[int, float] | None
+    created_at: datetime | None
+
+
+def predictor_record(row: Predictor) -> PredictorRecord:
+    def loads(text: str | None) -> object:
+        return None if text is None else json.loads(text)
+
+    oof = loads(row.oof)
+    return PredictorRecord(
+        id=row.id,
+        config=PredictorConfig(
+            row.dataset,
+            row.metric,
+            row.data_profile_id,
+            row.seed,
+            row.space,
+            tuple(json.loads(row.proxies)),
+            row.features,
+            row.min_labels,
+        ),
+        version=row.version,
+        status=row.status,
+        error=row.error,
+        n_reported=row.n_reported,
+        n_labels=row.n_labels,
+        mode=row.mode,
+        fallback_reason=row.fallback_reason,
+        metrics=loads(row.metrics),
+        learning_curve=loads(row.learning_curve),
+        oof=None if oof is None else {int(k): v for k, v in oof.items()},
+        created_at=row.created_at,
+    )
+
+
+def architecture_record(row: Architecture) -> ArchitectureRecord:
+    return ArchitectureRecord(
+        row.id,
+        row.space,
+        row.settings,
+        row.canonical_key,
+        row.spec,
+        row.is_degenerate,
+        row.params,
+        row.flops,
+    )
+
+
+def score_record(row: Score) -> ScoreRecord:
+    return ScoreRecord(
+        row.architecture_id,
+        row.proxy,
+        row.proxy_version,
+        row.data_profile_id,
+        row.seed,
+        row.value,
+        row.log_value,
+        row.status,
+        row.error,
+        row.seconds,
+        row.device,
+    )
+
+
+def accuracy_record(row: Accuracy) -> AccuracyRecord:
+    return AccuracyRecord(
+        row.architecture_id, row.dataset, row.metric, row.value, row.epochs, row.source
+    )
+
+
+def profile_record(row: DataProfile) -> ProfileRecord:
+    return ProfileRecord(row.id, row.key, row.source, json.loads(row.config), row.blob)
+
+
+@dataclass(frozen=True)
+class ItemInputs:
+    """What a worker needs to score a job item: the (proxy, version) pairs of its job that
+    the architecture has no stored score of on the profile with the seed."""
+
+    architecture: ArchitectureRecord
+    profile: ProfileRecord
+    missing: list[tuple[str, str]]
+    seed: int
+
+
+@dataclass(frozen=True)
+class TrainedPredictor:
+    """What training stores on a predictor row."""
+
+    n_reported: int
+    n_labels: int
+    mode: str
+    fallback_reason: str | None
+    metrics: dict
+    learning_curve: list
+    oof: dict[int, float]
+    model: bytes

@@ -1,0 +1,48 @@
+"""Correlations: how well every proxy, ensemble and the learned predictor rank the
+reported accuracies."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..db.storage import Storage
+from ..schemas import CorrelationsOut
+from .population import (
+    PopulationQuery,
+    correlation_row,
+    ensemble_methods,
+    population,
+    score_columns,
+)
+
+
+def correlations(storage: Storage, query: PopulationQuery, n_resamples: int) -> CorrelationsOut:
+    """Rank correlation of every proxy and ensemble with the reported accuracies, over the
+    architectures that have both (accuracies of one architecture are averaged)."""
+    found = population(storage, query)
+    methods = ensemble_methods(query.ensembles)
+    rows = [
+        correlation_row(name, kind, values, found.truth, n_resamples)
+        for name, kind, values in score_columns(found, methods)
+    ]
+    predictor = storage.latest_predictor(
+        dataset=query.dataset,
+        metric=query.metric,
+        data_profile_id=found.profile_id,
+        seed=query.seed,
+    )
+    if predictor is not None and predictor.oof:
+        # Out-of-fold predictions only: each made by a model that never saw that architecture.
+        oof = [predictor.oof.get(a) for a in found.architecture_ids]
+        values = np.array([math.nan if v is None else v for v in oof], dtype=float)
+        rows.append(correlation_row("learned", "learned", values, found.truth, n_resamples))
+    return CorrelationsOut(
+        dataset=query.dataset,
+        metric=query.metric,
+        data_profile_id=found.profile_id,
+        seed=query.seed,
+        n_architectures=len(found.architecture_ids),
+        rows=rows,
+    )

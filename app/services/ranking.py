@@ -1,0 +1,135 @@
+"""Ranking: candidates ordered best-first by an ensemble of their proxy scores or by a
+learned predictor, scoring the ones not scored yet."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..config import Settings
+from ..db import queue
+from ..db.records import PredictorRecord
+from ..db.statuses import JobStatus
+from ..db.storage import Storage
+from ..errors import InvalidRequest
+from ..schemas import RankedCandidate, RankIn, RankOut
+from . import predictor_training
+from .architectures import resolve_architectures
+from .data_profiles import resolve_profile
+from .population import combine, score_table
+from .proxy_versions import proxy_versions
+
+PENDING = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
+
+
+def rank(storage: Storage, settings: Settings, body: RankIn) -> RankOut:
+    """Candidates ordered best-first by the ensemble of their proxy scores; the unscored
+    are queued (and, with ``wait``, waited for up to ``ZC_RANK_WAIT_SECONDS``)."""
+    versions = proxy_versions(body.proxies)
+    refs = resolve_architectures(storage, settings, body.candidates, "candidates")
+    ids = list(dict.fromkeys(refs))
+    profile = resolve_profile(storage, settings, body.data)
+    predictor = None
+    if body.ensemble == "learned":
+        predictor = _rank_predictor(storage, body, profile.id, versions)
+    table, complete = score_table(storage, ids, profile.id, body.init_seed, versions)
+    job_id = None
+    if not complete.all():
+        unscored = [a for a, done in zip(ids, complete, strict=True) if not done]
+        job_id = queue.create_job(storage.engine, unscored, versions, profile.id, body.init_seed)
+        if body.wait:
+            deadline = time.monotonic() + settings.rank_wait_seconds
+            while time.monotonic() < deadline:
+                if storage.get_job(job_id, max_errors=0).status not in PENDING:
+                    break
+                time.sleep(0.2)
+            table, complete = score_table(storage, ids, profile.id, body.init_seed, versions)
+    values = np.column_stack(list(table.values()))
+    scored = ~np.isnan(values).all(axis=1)
+    combined = np.full(len(ids), np.nan)
+    if scored.any():
+        columns = {k: v[scored] for k, v in table.items()}
+        if predictor is None:
+            combined[scored] = combine(body.ensemble, columns)
+        else:
+            scored_ids = [a for a, keep in zip(ids, scored, strict=True) if keep]
+            combined[scored] = _predicted_scores(storage, predictor, scored_ids, columns)
+    order = sorted(
+        range(len(ids)), key=lambda i: (np.isnan(combined[i]), -np.nan_to_num(combined[i]), i)
+    )
+    ranking = [
+        RankedCandidate(
+            architecture_id=ids[i],
+            rank=None if np.isnan(combined[i]) else position + 1,
+            score=None if np.isnan(combined[i]) else float(combined[i]),
+            scores={k: (None if np.isnan(v[i]) else float(v[i])) for k, v in table.items()},
+        )
+        for position, i in enumerate(order)
+    ]
+    return RankOut(
+        complete=bool(complete.all()),
+        job_id=job_id,
+        data_profile_id=profile.id,
+        ranking=ranking,
+        predictor_id=None if predictor is None else predictor.id,
+        note=None if predictor is None else _predictor_note(predictor),
+    )
+
+
+def _rank_predictor(
+    storage: Storage, body: RankIn, profile_id: int, versions: Sequence[tuple[str, str]]
+) -> PredictorRecord:
+    """The predictor ``ensemble='learned'`` ranks with."""
+    if body.dataset is None:
+        message = "dataset: required with ensemble 'learned' (the predictor's dataset)"
+        raise InvalidRequest("dataset_required", message, "dataset")
+    proxies = sorted(name for name, _ in versions)
+    record = storage.latest_predictor(
+        dataset=body.dataset,
+        metric=body.metric,
+        data_profile_id=profile_id,
+        seed=body.init_seed,
+        proxies=proxies,
+    )
+    if record is None:
+        message = (
+            f"dataset: no trained predictor for dataset {body.dataset!r}, metric "
+            f"{body.metric!r}, data profile {profile_id}, seed {body.init_seed} and proxies "
+            f"{', '.join(proxies)}; train one with POST /v1/predictors"
+        )
+        raise InvalidRequest("no_predictor", message, "dataset")
+    return record
+
+
+def _predicted_scores(
+    storage: Storage,
+    record: PredictorRecord,
+    architecture_ids: Sequence[int],
+    table: dict[str, np.ndarray],
+) -> np.ndarray:
+    """The predictor's predicted accuracy quantile of each architecture."""
+    config = record.config
+    architectures = storage.get_architectures(architecture_ids)
+    specs = []
+    for a in architecture_ids:
+        if config.features == "proxies+encoding" and architectures[a].space != config.space:
+            message = (
+                f"candidates: architecture {a} is in space {architectures[a].space!r}; "
+                f"predictor {record.id} encodes {config.space!r}"
+            )
+            raise InvalidRequest("space_mismatch", message, "candidates")
+        specs.append(json.loads(architectures[a].spec))
+    x = predictor_training.features(config.features, config.space, table, specs)
+    database = storage.engine.url.render_as_string(hide_password=True)
+    model = predictor_training.load(database, record.id, lambda: storage.predictor_model(record.id))
+    return model.predict(x)
+
+
+def _predictor_note(record: PredictorRecord) -> str:
+    name = f"predictor {record.id} (version {record.version}, {record.n_labels} labels)"
+    if record.mode == "fallback":
+        return f"{name} is in fallback mode: {record.fallback_reason}"
+    return f"ranked by learned {name}"
