@@ -4,8 +4,8 @@ The science library: search spaces (``zero_cost.spaces``) and, built on them,
 zero-cost proxies. Importable without any web or database dependency.
 """
 
-__version__ = "0.1.0"
+from .engine import ScoreResult, score
 
-from .engine import ScoreResult, score  # noqa: E402
+__version__ = "0.1.0"
 
 __all__ = ["ScoreResult", "score"]

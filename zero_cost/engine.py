@@ -3,12 +3,17 @@
 ``score(model, proxies, inputs, targets)`` moves the model and batch to the device once and
 builds one ``Passes`` object (``zero_cost.passes``), which runs each kind of pass at most
 once and only when a requested proxy needs it, so that snip, grad_norm, fisher, grasp, nwot
-and jacob_cov share one forward; nothing copies the network. On a CUDA out-of-memory error
-the engine doubles the number of chunks and tries again.
+and jacob_cov share one forward. The module itself is never copied: the engine keeps copies
+of its buffers only, to restore them, and synflow evaluates it on float64 copies of its
+tensors. On a CUDA out-of-memory error the engine doubles the number of chunks and tries
+again.
 
-The model is returned as it came: train/eval flags and buffers (BatchNorm statistics) are
-restored, and no ``.grad`` is touched. Scores are bit-identical across runs for the same
-model, batch, seed and device.
+Two changes to the model last: it is moved to the device, and on a CPU its 4-D parameters
+and buffers are converted to the channels-last memory format (unless it holds a 5-D
+tensor). Everything else is restored: train/eval flags, buffer values (BatchNorm
+statistics) and the RNG state (the CPU's, and the CUDA device's when scoring on one);
+gradients come from ``torch.autograd.grad``, so no ``.grad`` is touched. Scores are
+bit-identical across runs for the same model, batch, seed and device.
 """
 
 from __future__ import annotations
@@ -90,8 +95,9 @@ def score(
     """Score ``model`` with each proxy in ``proxies`` on one batch.
 
     Args:
-        model: the network; moved to ``device`` (default: where its parameters are), and
-            on a CPU its 4-D weights to the channels-last layout.
+        model: the network; moved to ``device`` (default: where its parameters are) and,
+            on a CPU, its 4-D parameters and buffers to the channels-last layout (skipped
+            when it holds a 5-D tensor). Both changes stay after the call.
         proxies: registered proxy names (see ``zero_cost.proxies.names()``).
         inputs: the batch, e.g. ``zero_cost.data.synthetic_batch(...).inputs``.
         targets: class labels; required by proxies with ``needs_labels``.

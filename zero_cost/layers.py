@@ -12,8 +12,8 @@ second-order pass needlessly slow, so the builders use these drop-in equivalents
   separable box sum divided by the neighbour count; the box sum is self-adjoint, so its
   backward (and double backward) is the same cheap box sum.
 
-Both agree with torch's modules to float rounding (tests/test_layers.py checks values,
-gradients and second-order gradients).
+Both agree with torch's modules to float rounding (tests/zero_cost/test_layers.py checks
+values, gradients and second-order gradients).
 """
 
 from __future__ import annotations

@@ -4,12 +4,15 @@ The **main pass** is one forward of the batch in train mode and, as the requeste
 need, one backward of the mean cross-entropy for the weight gradients (snip, grad_norm),
 per-layer activation gradients (fisher) and, with ``create_graph``, GraSP's
 Hessian-gradient product; the same forward records ReLU codes (nwot) and, with one more
-backward, the input Jacobian (jacob_cov). Proxies that need other weights or data (synflow,
-zico) run their own passes functionally, using the helpers here.
+backward, the input Jacobian (jacob_cov). Proxies that need other weights or data run their
+own passes, using the helpers here: synflow functionally, on absolute float64 copies of the
+weights; zico on the model itself, once per half of the batch.
 
 The batch can be split into chunks: losses are summed and divided by the full batch size, so
 accumulated gradients equal the full batch's (exactly for networks whose layers treat
 samples independently; BatchNorm in train mode normalises each chunk by its own statistics).
+With several chunks GraSP's H g needs the whole batch's g first, so each chunk is run
+forward a second time for it.
 """
 
 from __future__ import annotations

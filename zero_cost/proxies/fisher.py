@@ -15,7 +15,7 @@ Higher is better. Version 2: version 1 summed the F_k without the fan-in.
 """
 
 from ..passes import Passes
-from . import register
+from ._registry import register
 
 
 @register("fisher", version="2", needs={"fisher"}, needs_labels=True)

@@ -9,7 +9,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..passes import Passes
-from . import register
+from ._registry import register
 
 
 @register("flops", version="1")

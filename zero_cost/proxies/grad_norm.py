@@ -7,7 +7,7 @@ the reference implementation does, not the norm of the whole gradient). Higher i
 """
 
 from ..passes import Passes
-from . import register
+from ._registry import register
 
 
 @register("grad_norm", version="1", needs={"weight_grads"}, needs_labels=True)

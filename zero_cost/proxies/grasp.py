@@ -9,7 +9,7 @@ reports ``-theta * Hg`` summed, and Abdelfattah et al. rank with it as is.
 """
 
 from ..passes import Passes
-from . import register
+from ._registry import register
 
 
 @register("grasp", version="1", needs={"hessian_grad"}, needs_labels=True)

@@ -13,7 +13,7 @@ Jacobian has a constant row (e.g. no input-output path) has no correlation matri
 import torch
 
 from ..passes import Passes
-from . import register
+from ._registry import register
 
 K = 1e-5
 

@@ -14,7 +14,7 @@ apart has a singular K: -inf.
 import torch
 
 from ..passes import Passes
-from . import register
+from ._registry import register
 
 
 @register("nwot", version="1", needs={"relu_codes"})

@@ -5,7 +5,7 @@ benchmark spaces equals the benchmark's official figure.
 """
 
 from ..passes import Passes
-from . import register
+from ._registry import register
 
 
 @register("params", version="1")

@@ -8,7 +8,7 @@ gradient of the loss with respect to a multiplicative mask of ones. Higher is be
 """
 
 from ..passes import Passes
-from . import register
+from ._registry import register
 
 
 @register("snip", version="1", needs={"weight_grads"}, needs_labels=True)

@@ -9,7 +9,10 @@ and an all-ones input of batch size 1, R is the sum of the network's outputs and
 
 Higher is better. Values reach 1e60 and more, so the score is also reported as its natural
 log (``log_value``). The network is evaluated functionally (``torch.func.functional_call``)
-on absolute float64 copies of its tensors: the model itself is never modified.
+on absolute float64 copies of its parameters and floating-point buffers, so none of them is
+changed. One thing is changed for the duration of the call: every BatchNorm layer gets an
+instance attribute ``forward`` that returns its input, deleted afterwards so that the
+class's ``forward`` applies again.
 """
 
 from collections.abc import Iterator
@@ -20,7 +23,7 @@ from torch import nn
 from torch.func import functional_call
 
 from ..passes import Passes
-from . import register
+from ._registry import register
 
 
 def _identity(x: torch.Tensor) -> torch.Tensor:
@@ -29,7 +32,8 @@ def _identity(x: torch.Tensor) -> torch.Tensor:
 
 @contextmanager
 def _batchnorm_bypassed(model: nn.Module) -> Iterator[None]:
-    """Make every BatchNorm layer the identity for the duration of the block."""
+    """Make every BatchNorm layer the identity for the duration of the block, by setting an
+    instance attribute ``forward`` that is deleted on exit."""
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     for norm in norms:
         norm.forward = _identity

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ..passes import Passes
-from . import register
+from ._registry import register
 
 
 @register("zico", version="1", needs_labels=True)

@@ -74,8 +74,8 @@ from pydantic import ValidationError as _ValidationError
 from torch import nn
 
 from ..layers import BatchNorm2d
-from . import register
 from ._base import SearchSpace, SpecError
+from ._registry import register
 
 __all__ = [
     "INPUT",

@@ -36,8 +36,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from ..layers import BatchNorm2d
-from . import register
 from ._base import SearchSpace, SpecError
+from ._registry import register
 
 __all__ = ["INTERIOR_OPS", "MAX_EDGES", "MAX_VERTICES", "NB101Arch", "NB101Space", "NB101Spec"]
 

@@ -28,8 +28,8 @@ from pydantic import TypeAdapter
 from torch import nn
 
 from ..layers import AvgPool3x3, BatchNorm2d
-from . import register
 from ._base import SearchSpace, SpecError
+from ._registry import register
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 # (source, target) of each edge, in cell-string order.

@@ -15,7 +15,7 @@ from zero_cost import ensemble, predictor, spaces
 from zero_cost.predictor import Features, Predictor, encode, encoding_names, evaluate
 from zero_cost.spaces.nb201 import EDGES, OPS, NB201Arch
 
-CACHED_SCORES = Path(__file__).resolve().parents[1] / ".cache" / "nb201_scores.csv"
+CACHED_SCORES = Path(__file__).resolve().parents[2] / ".cache" / "nb201_scores.csv"
 
 
 def synthetic(n: int, seed: int = 0) -> tuple[Features, np.ndarray]:

@@ -136,7 +136,7 @@ def test_synthetic_is_identical_in_a_fresh_process() -> None:
         "d = hashlib.sha256(b.inputs.numpy().tobytes()); d.update(b.targets.numpy().tobytes()); "
         "print(d.hexdigest())"
     )
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
     )
