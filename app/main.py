@@ -22,6 +22,7 @@ from .api.routes import (
     correlations,
     dashboard,
     data_profiles,
+    docs,
     health,
     plots,
     predictors,
@@ -135,6 +136,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Training-free NAS scoring: zero-cost proxies as a service.",
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.storage = Storage(make_engine(settings.database_url))
@@ -152,6 +155,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         data_profiles,
         plots,
         dashboard,
+        docs,
     ):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
