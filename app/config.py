@@ -36,6 +36,16 @@ class Settings(BaseSettings):
     max_params: int = Field(default=200_000_000, ge=1, description="refuse larger models")
     max_flops: int = Field(default=200_000_000_000, ge=1, description="per-sample FLOPs limit")
     max_upload_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    max_upload_array_bytes: int = Field(
+        default=128 * 1024 * 1024,
+        ge=1024,
+        description="an uploaded .npz's largest array, decompressed (checked before loading)",
+    )
+    max_upload_expanded_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        ge=1024,
+        description="an uploaded .npz's arrays together, decompressed (checked before loading)",
+    )
     lease_seconds: float = Field(default=60.0, gt=0)
     max_attempts: int = Field(default=3, ge=1)
     claim_batch_size: int = Field(default=4, ge=1)

@@ -25,6 +25,10 @@ class TooLarge(ServiceError):
     """The request is over a configured size limit."""
 
 
+class Conflict(ServiceError):
+    """The request conflicts with the state of the resource it names."""
+
+
 class NotFound(ServiceError):
     """The request names a resource that does not exist."""
 

@@ -11,13 +11,14 @@ import hashlib
 import io
 import json
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from zero_cost import data
 
-Seed = Annotated[int, Field(ge=0, le=2**63 - 1)]
+from .fields import Id, Seed
+
 BatchSize = Annotated[int, Field(ge=1, le=4096)]
 PerClass = Annotated[int | None, Field(ge=1, le=4096)]
 ChannelStats = Annotated[
@@ -30,7 +31,8 @@ class ProfileError(ValueError):
 
 
 class _Config(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Strict: a JSON string is never taken for a number ("batch_size": "8" is a 422).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class SyntheticData(_Config):
@@ -74,12 +76,18 @@ class UploadedData(_Config):
     """A profile created earlier with POST /v1/data-profiles."""
 
     source: Literal["uploaded"] = "uploaded"
-    profile_id: Annotated[int, Field(ge=1)]
+    profile_id: Id
 
 
 DataConfig = Annotated[
     SyntheticData | NpzData | CifarData | UploadedData, Field(discriminator="source")
 ]
+DATA_SOURCES = frozenset(
+    source
+    for kind in (SyntheticData, NpzData, CifarData, UploadedData)
+    for source in get_args(kind.model_fields["source"].annotation)
+)
+"""The ``source`` of each kind of ``DataConfig``."""
 
 
 class UploadSettings(_Config):

@@ -6,16 +6,27 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, JsonValue, Tag
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    JsonValue,
+    Tag,
+    ValidationInfo,
+    field_validator,
+)
 
-from .profiles import DataConfig, SyntheticData
+from .fields import Id, Seed
+from .profiles import DATA_SOURCES, DataConfig, SyntheticData
 
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 ItemLimit = 100_000  # hard cap for parsing; the configured batch limit answers 413 below it
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: a JSON string is never taken for a number ("value": "90" is a 422).
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class ArchitectureIn(_In):
@@ -32,9 +43,10 @@ class ArchitectureBatchIn(_In):
     items: Annotated[list[ArchitectureIn], Field(min_length=1, max_length=ItemLimit)]
 
 
-# Unions are tagged so that a validation error comes from the one branch the input is
-# meant for, located by its field path alone: ``errors`` drops these tags from locations.
-UNION_TAGS = frozenset({"ArchitectureId", "ArchitectureIn", "ArchitectureBatchIn"})
+# Unions are tagged (the data configs by their ``source``) so that a validation error comes
+# from the one branch the input is meant for, located by its field path alone: ``errors``
+# drops these tags from locations.
+UNION_TAGS = frozenset({"ArchitectureId", "ArchitectureIn", "ArchitectureBatchIn"}) | DATA_SOURCES
 
 
 def _reference_kind(value: object) -> str:
@@ -47,7 +59,7 @@ def _submission_kind(value: object) -> str:
 
 
 ArchitectureRef = Annotated[
-    Annotated[Annotated[int, Field(ge=1)], Tag("ArchitectureId")]
+    Annotated[Id, Tag("ArchitectureId")]
     | Annotated[ArchitectureIn, Tag("ArchitectureIn")],
     Discriminator(_reference_kind),
 ]
@@ -62,7 +74,10 @@ class ArchitectureOut(BaseModel):
     id: int
     space: str
     settings: dict[str, Any]
-    canonical_key: str
+    canonical_key: str = Field(
+        description="the function-equivalence class: equal for architectures computing the "
+        "same function (each is still its own record)"
+    )
     is_degenerate: bool
     params: int
     flops: int
@@ -98,9 +113,25 @@ class AccuracyIn(_In):
     architecture: ArchitectureRef
     dataset: Name
     metric: Name = "test_accuracy"
-    value: Annotated[float, Field(allow_inf_nan=False)]
+    value: Annotated[
+        float,
+        Field(
+            allow_inf_nan=False,
+            description="a percentage in [0, 100] for a metric named 'accuracy' or ending in "
+            "'_accuracy'; any finite number for other metrics (e.g. a loss)",
+        ),
+    ]
     epochs: Annotated[int, Field(ge=0, le=1_000_000)] = 0
     source: Annotated[str, Field(max_length=128)] = ""
+
+
+    @field_validator("value")
+    @classmethod
+    def _percentage_for_accuracies(cls, value: float, info: ValidationInfo) -> float:
+        metric = info.data.get("metric", "")
+        if (metric == "accuracy" or metric.endswith("_accuracy")) and not 0 <= value <= 100:
+            raise ValueError(f"an accuracy is a percentage in [0, 100]; {metric} is {value}")
+        return value
 
 
 class AccuracyBatchIn(_In):
@@ -135,7 +166,7 @@ class ScoreJobIn(_In):
     architectures: Annotated[list[ArchitectureRef], Field(min_length=1, max_length=ItemLimit)]
     proxies: Annotated[list[Name], Field(min_length=1, max_length=32)]
     data: DataConfig = Field(default_factory=SyntheticData)
-    init_seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
+    init_seed: Seed = 0
 
 
 class ItemError(BaseModel):
@@ -172,7 +203,7 @@ class RankIn(_In):
         "data profile and seed, trained on exactly these proxies",
     )
     data: DataConfig = Field(default_factory=SyntheticData)
-    init_seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
+    init_seed: Seed = 0
     wait: bool = Field(default=False, description="block (bounded) until all are scored")
     dataset: Name | None = Field(default=None, description="with ensemble 'learned' only")
     metric: Name = Field(default="test_accuracy", description="with ensemble 'learned' only")
@@ -222,7 +253,7 @@ class PredictorIn(_In):
 
     dataset: Name
     metric: Name = "test_accuracy"
-    profile_id: Annotated[int | None, Field(ge=1)] = Field(
+    profile_id: Id | None = Field(
         default=None, description="data profile of the scores; default: the only one with scores"
     )
     proxies: Annotated[list[Name] | None, Field(min_length=1, max_length=32)] = Field(
@@ -230,7 +261,7 @@ class PredictorIn(_In):
     )
     features: Literal["proxies", "proxies+encoding"] = "proxies+encoding"
     space: Name = "nb201"
-    init_seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
+    init_seed: Seed = 0
     min_labels: Annotated[int, Field(ge=2, le=1_000_000)] = Field(
         default=20, description="fewer labelled architectures: the label-free fallback"
     )

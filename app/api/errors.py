@@ -13,13 +13,13 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..db.session import DatabaseUnavailable
-from ..errors import InvalidRequest, NotFound, ServiceError, TooLarge
+from ..db.session import DatabaseNotMigrated, DatabaseUnavailable
+from ..errors import Conflict, InvalidRequest, NotFound, ServiceError, TooLarge
 from ..schemas import UNION_TAGS
 
 RETRY_AFTER_SECONDS = 5
 
-STATUS_OF = {InvalidRequest: 422, TooLarge: 413, NotFound: 404}
+STATUS_OF = {InvalidRequest: 422, TooLarge: 413, NotFound: 404, Conflict: 409}
 """The HTTP status of each kind of domain error."""
 
 
@@ -91,6 +91,14 @@ def install(app: FastAPI) -> None:
         # a string): the request is at fault, not the service.
         message = "a value in the request is out of range or not storable"
         return JSONResponse(_body("invalid_value", message), status_code=422)
+
+    @app.exception_handler(DatabaseNotMigrated)
+    async def _not_migrated(request: Request, error: DatabaseNotMigrated) -> JSONResponse:
+        message = (
+            "the database has not been migrated to this version of the service; "
+            "run 'zero-cost db upgrade' against it"
+        )
+        return JSONResponse(_body("database_not_migrated", message), status_code=503)
 
     @app.exception_handler(DatabaseUnavailable)
     async def _unavailable(request: Request, error: DatabaseUnavailable) -> JSONResponse:

@@ -1,15 +1,22 @@
-"""Query parameters that GET /v1/correlations and the /v1/plots figures declare alike."""
+"""Path and query parameters declared alike across routes: ids, seeds and offsets within
+the ranges of ``app.fields``, and the population that /v1/correlations and the /v1/plots
+figures analyse."""
 
 from typing import Annotated
 
-from fastapi import Depends, Query
+from fastapi import Depends, Path, Query
 
+from ..fields import MAX_ID, MAX_INT64
 from ..services import PopulationQuery
+
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+IdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+Offset = Annotated[int, Query(ge=0, le=MAX_INT64)]
 
 Dataset = Annotated[str, Query(min_length=1, max_length=64)]
 Metric = Annotated[str, Query(min_length=1, max_length=64)]
 Names = Annotated[str | None, Query(description="comma-separated; default: all")]
-Seed = Annotated[int, Query(ge=0)]
+Seed = Annotated[int, Query(ge=0, le=MAX_INT64)]
 Bootstrap = Annotated[int, Query(ge=0, le=10_000, description="resamples for CIs")]
 
 
@@ -23,7 +30,7 @@ def _population_query(
     metric: Metric = "test_accuracy",
     proxies: Names = None,
     ensembles: Names = None,
-    profile_id: int | None = None,
+    profile_id: IdQuery = None,
     seed: Seed = 0,
 ) -> PopulationQuery:
     return PopulationQuery(

@@ -10,7 +10,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from .session import make_engine
 
@@ -41,18 +41,40 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def _run(url_or_engine: str | Engine, action: str, revision: str) -> None:
-    """Run an Alembic command; an engine made here from a URL is disposed afterwards, so
-    no pooled connection outlives the migration."""
+    """Run an Alembic command in one transaction; an engine made here from a URL is disposed
+    afterwards, so no pooled connection outlives the migration.
+
+    On SQLite, foreign keys are off while it runs and checked before it commits: a table
+    rebuild (Alembic's batch mode) drops and recreates a table that others refer to, which
+    SQLite's own procedure for altering a table does with foreign keys off. (The pragma
+    takes effect only outside a transaction, so it is set on the driver's connection.)
+    """
     owned = isinstance(url_or_engine, str)
     engine = make_engine(url_or_engine) if owned else url_or_engine
     config = _config()
     try:
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            getattr(command, action)(config, revision)
+        with engine.connect() as connection:
+            sqlite = connection.dialect.name == "sqlite"
+            if sqlite:
+                connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+            try:
+                with connection.begin():
+                    config.attributes["connection"] = connection
+                    getattr(command, action)(config, revision)
+                    if sqlite:
+                        _check_foreign_keys(connection)
+            finally:
+                if sqlite:
+                    connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
     finally:
         if owned:
             engine.dispose()
+
+
+def _check_foreign_keys(connection: Connection) -> None:
+    violations = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+    if violations:
+        raise RuntimeError(f"the migration broke {len(violations)} foreign keys: {violations[:5]}")
 
 
 def upgrade(url_or_engine: str | Engine, revision: str = "head") -> None:

@@ -51,16 +51,22 @@ class Base(DeclarativeBase):
 
 
 class Architecture(Base):
-    """One architecture per (space, settings, canonical key): the deduplication unit."""
+    """One architecture per (space, settings, identity key): a submitted spec, after purely
+    syntactic normalisation. ``canonical_key`` is its function-equivalence class, which
+    several architectures may share."""
 
     __tablename__ = "architectures"
-    __table_args__ = (UniqueConstraint("space", "settings", "canonical_key"),)
+    __table_args__ = (
+        UniqueConstraint("space", "settings", "identity_key"),
+        Index("ix_architectures_canonical_key", "canonical_key"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     space: Mapped[str] = mapped_column(String(32))
     settings: Mapped[str] = mapped_column(String(256), doc="canonical JSON of space settings")
+    identity_key: Mapped[str] = mapped_column(String(64))
     canonical_key: Mapped[str] = mapped_column(String(64))
-    spec: Mapped[str] = mapped_column(Text, doc="JSON of the first spec submitted for the key")
+    spec: Mapped[str] = mapped_column(Text, doc="JSON of the normalised spec")
     is_degenerate: Mapped[bool] = mapped_column(Boolean)
     params: Mapped[int] = mapped_column(BigInteger)
     flops: Mapped[int] = mapped_column(BigInteger)

@@ -25,7 +25,7 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, Update, and_, delete, or_, select, update
+from sqlalchemy import Engine, Update, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from .models import Architecture, DataProfile, JobItem, Score, ScoreJob, Worker
@@ -37,7 +37,7 @@ from .records import (
     profile_record,
 )
 from .session import chunks, db_epoch, dialect_insert, transaction
-from .statuses import ItemStatus
+from .statuses import ItemStatus, JobStatus, job_status
 
 ProxyVersions = Sequence[tuple[str, str]]
 """(proxy name, version) pairs, as the API resolved them."""
@@ -109,19 +109,31 @@ def job_for_key(session: Session, idempotency_key: str) -> KeyedJob | None:
     return None if row is None else KeyedJob(row.id, row.request_hash, created=False)
 
 
-def cancel_job(engine: Engine, job_id: int) -> bool:
-    """Cancel a job: its queued items are cancelled, running ones finish. False if unknown."""
+def cancel_job(engine: Engine, job_id: int) -> JobStatus | None:
+    """Cancel a job that is not finished: its queued items are cancelled, running ones
+    finish. Returns the job's status afterwards (a finished job is left as it is, and its
+    status returned), or None when there is no such job."""
     with transaction(engine) as session:
         job = session.get(ScoreJob, job_id, with_for_update=True)
         if job is None:
-            return False
+            return None
+        counts = dict(
+            session.execute(
+                select(JobItem.status, func.count())
+                .where(JobItem.job_id == job_id)
+                .group_by(JobItem.status)
+            ).all()
+        )
+        status = job_status(counts, job.cancelled)
+        if status not in {JobStatus.QUEUED, JobStatus.RUNNING}:
+            return status
         job.cancelled = True
         session.execute(
             update(JobItem)
             .where(JobItem.job_id == job_id, JobItem.status == ItemStatus.QUEUED)
             .values(status=ItemStatus.CANCELLED, finished_at=db_epoch())
         )
-        return True
+        return JobStatus.CANCELLED
 
 
 def _insert_job(

@@ -15,6 +15,7 @@ from .statuses import FINISHED_ITEM_STATUSES, JobStatus, job_status
 class NewArchitecture:
     space: str
     settings: str
+    identity_key: str
     canonical_key: str
     spec: str
     is_degenerate: bool
@@ -27,6 +28,7 @@ class ArchitectureRecord:
     id: int
     space: str
     settings: str
+    identity_key: str
     canonical_key: str
     spec: str
     is_degenerate: bool
@@ -184,6 +186,7 @@ def architecture_record(row: Architecture) -> ArchitectureRecord:
         row.id,
         row.space,
         row.settings,
+        row.identity_key,
         row.canonical_key,
         row.spec,
         row.is_degenerate,

@@ -25,6 +25,22 @@ class DatabaseUnavailable(RuntimeError):
     """The database cannot be reached or dropped the connection; retry later."""
 
 
+class DatabaseNotMigrated(DatabaseUnavailable):
+    """The database lacks the tables or columns of the newest revision."""
+
+
+# SQLSTATEs of PostgreSQL's undefined_table and undefined_column; SQLite says it in words.
+_MISSING_SCHEMA_STATES = {"42P01", "42703"}
+_MISSING_SCHEMA_WORDS = ("no such table", "no such column")
+
+
+def _missing_schema(error: DBAPIError) -> bool:
+    original = error.orig
+    return getattr(original, "sqlstate", None) in _MISSING_SCHEMA_STATES or any(
+        words in str(original) for words in _MISSING_SCHEMA_WORDS
+    )
+
+
 class db_epoch(FunctionElement):  # noqa: N801  (reads as a SQL function)
     """The database clock as epoch seconds (float): leases never trust a worker's clock."""
 
@@ -81,6 +97,7 @@ def transaction(engine: Engine) -> Iterator[Session]:
     """One transaction: commit on success, roll back on error.
 
     Raises:
+        DatabaseNotMigrated: a table or column of the schema is missing.
         DatabaseUnavailable: the connection failed or was lost.
     """
     session = Session(engine, expire_on_commit=False)
@@ -89,6 +106,8 @@ def transaction(engine: Engine) -> Iterator[Session]:
         session.commit()
     except (OperationalError, DBAPIError) as error:
         session.rollback()
+        if _missing_schema(error):
+            raise DatabaseNotMigrated(str(error.orig or error)) from error
         if isinstance(error, OperationalError) or error.connection_invalidated:
             raise DatabaseUnavailable(str(error.orig or error)) from error
         raise

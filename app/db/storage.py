@@ -64,9 +64,9 @@ class Storage:
         """Insert architectures not stored yet; return (id, created) per item, in order.
 
         Idempotent: concurrent calls with overlapping items create one row per
-        (space, settings, canonical_key), and all callers get the same ids.
+        (space, settings, identity_key), and all callers get the same ids.
         """
-        unique = {(i.space, i.settings, i.canonical_key): i for i in items}
+        unique = {(i.space, i.settings, i.identity_key): i for i in items}
         created: set[tuple[str, str, str]] = set()
         # Insert in key order: concurrent batches then take the unique index's row locks in
         # the same order, so overlapping inserts wait for each other instead of deadlocking.
@@ -78,15 +78,15 @@ class Storage:
                     .values([i.__dict__ for i in chunk])
                     .on_conflict_do_nothing()
                     .returning(
-                        Architecture.space, Architecture.settings, Architecture.canonical_key
+                        Architecture.space, Architecture.settings, Architecture.identity_key
                     )
                 )
                 created.update(tuple(row) for row in session.execute(statement))
             ids = self._ids_by_key(session, list(unique))
         return [
             (
-                ids[(i.space, i.settings, i.canonical_key)],
-                (i.space, i.settings, i.canonical_key) in created,
+                ids[(i.space, i.settings, i.identity_key)],
+                (i.space, i.settings, i.identity_key) in created,
             )
             for i in items
         ]
@@ -96,13 +96,13 @@ class Storage:
         session: Session, keys: Sequence[tuple[str, str, str]]
     ) -> dict[tuple[str, str, str], int]:
         ids = {}
-        columns = tuple_(Architecture.space, Architecture.settings, Architecture.canonical_key)
+        columns = tuple_(Architecture.space, Architecture.settings, Architecture.identity_key)
         for chunk in chunks(keys):
             rows = session.execute(
                 select(
                     Architecture.space,
                     Architecture.settings,
-                    Architecture.canonical_key,
+                    Architecture.identity_key,
                     Architecture.id,
                 ).where(columns.in_(chunk))
             )

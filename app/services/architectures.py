@@ -44,6 +44,7 @@ def _new_architecture(item: ArchitectureIn, field: str) -> NewArchitecture:
     return NewArchitecture(
         space=item.space,
         settings=settings,
+        identity_key=space.identity_key(arch),
         canonical_key=space.canonical_key(arch),
         spec=json.dumps(space.to_spec(arch), separators=(",", ":")),
         is_degenerate=bool(arch.is_degenerate),

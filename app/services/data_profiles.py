@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
+
 from ..config import Settings
 from ..db.records import ProfileRecord
 from ..db.storage import Storage
@@ -47,6 +50,7 @@ def upload_profile(
             f"file: {len(blob)} bytes; at most {settings.max_upload_bytes}",
             "file",
         )
+    _check_expanded_sizes(blob, settings)
     config = options.model_dump()
     try:
         load_batch("uploaded", config, blob, settings.data_dir)
@@ -62,3 +66,30 @@ def profile_out(profile: ProfileRecord) -> DataProfileOut:
     return DataProfileOut(
         id=profile.id, key=profile.key, source=profile.source, config=profile.config
     )
+
+
+def _check_expanded_sizes(blob: bytes, settings: Settings) -> None:
+    """Refuse an .npz whose arrays would expand past the limits, from its zip headers alone
+    (a few hundred kilobytes of zeros compress from hundreds of megabytes). A file that is
+    not a zip archive is left to the loader, which says what is wrong with it."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(blob)) as archive:
+            members = archive.infolist()
+    except zipfile.BadZipFile:
+        return
+    largest = max(members, key=lambda member: member.file_size, default=None)
+    if largest is not None and largest.file_size > settings.max_upload_array_bytes:
+        raise TooLarge(
+            "upload_too_large",
+            f"file: array {largest.filename!r} expands to {largest.file_size} bytes; at most "
+            f"{settings.max_upload_array_bytes} (ZC_MAX_UPLOAD_ARRAY_BYTES)",
+            "file",
+        )
+    total = sum(member.file_size for member in members)
+    if total > settings.max_upload_expanded_bytes:
+        raise TooLarge(
+            "upload_too_large",
+            f"file: the arrays expand to {total} bytes; at most "
+            f"{settings.max_upload_expanded_bytes} (ZC_MAX_UPLOAD_EXPANDED_BYTES)",
+            "file",
+        )

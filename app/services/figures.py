@@ -17,6 +17,7 @@ from ..db.storage import Storage
 from ..errors import InvalidRequest
 from ..schemas import CorrelationRow
 from .population import (
+    LOG_OF_ZERO,
     PopulationQuery,
     combine,
     correlation_row,
@@ -125,7 +126,9 @@ def top_architectures(
     if not names:
         return [], 0, []
     ids = storage.scored_architecture_ids(profile_id, seed)
-    table, _ = score_table(storage, ids, profile_id, seed, proxy_versions(names))
+    table, _ = score_table(
+        storage, ids, profile_id, seed, proxy_versions(names), log_of_zero=LOG_OF_ZERO
+    )
     scored = ~np.isnan(np.column_stack(list(table.values()))).all(axis=1)
     ids = [a for a, keep in zip(ids, scored, strict=True) if keep]
     if not ids:

@@ -4,6 +4,7 @@ computed over, and the score tables and ensembles they share with ranking."""
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -46,15 +47,25 @@ class Population:
     table: dict[str, np.ndarray]
 
 
+LOG_OF_ZERO = -sys.float_info.max
+"""What a ranking takes for the log of a log-scale proxy's value 0 (synflow of a cell with
+no path from input to output): the most negative double, below every real value."""
+
+
 def score_table(
     storage: Storage,
     architecture_ids: Sequence[int],
     profile_id: int,
     seed: int,
     versions: Sequence[tuple[str, str]],
+    log_of_zero: float = math.nan,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """proxy -> one value per architecture (log for log-scale proxies; NaN when missing or
-    not finite), and per architecture whether every proxy has a stored score."""
+    not finite, and ``log_of_zero`` for the log of 0), and per architecture whether every
+    proxy has a stored score.
+
+    Correlations leave the log of 0 out (NaN), as the library's reproduction does; a
+    ranking ranks it last (``LOG_OF_ZERO``)."""
     stored = storage.scores_for(architecture_ids, profile_id, seed, versions)
     table = {}
     for name, _ in versions:
@@ -63,6 +74,8 @@ def score_table(
         for architecture_id in architecture_ids:
             score = stored.get(architecture_id, {}).get(name)
             value = None if score is None else (score.log_value if use_log else score.value)
+            if use_log and value is None and score is not None and score.value == 0.0:
+                value = log_of_zero
             column.append(math.nan if value is None else value)
         table[name] = np.array(column, dtype=float)
     complete = np.array([len(stored.get(a, {})) == len(versions) for a in architecture_ids])

@@ -4,6 +4,7 @@ learned predictor, scoring the ones not scored yet."""
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Sequence
 
@@ -19,7 +20,7 @@ from ..schemas import RankedCandidate, RankIn, RankOut
 from . import predictor_training
 from .architectures import resolve_architectures
 from .data_profiles import resolve_profile
-from .population import combine, score_table
+from .population import LOG_OF_ZERO, combine, score_table
 from .proxy_versions import proxy_versions
 
 PENDING = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
@@ -35,7 +36,12 @@ def rank(storage: Storage, settings: Settings, body: RankIn) -> RankOut:
     predictor = None
     if body.ensemble == "learned":
         predictor = _rank_predictor(storage, body, profile.id, versions)
-    table, complete = score_table(storage, ids, profile.id, body.init_seed, versions)
+    # An ensemble ranks a log-scale value of 0 last; a predictor sees it as it was trained
+    # (missing).
+    log_of_zero = LOG_OF_ZERO if predictor is None else math.nan
+    table, complete = score_table(
+        storage, ids, profile.id, body.init_seed, versions, log_of_zero
+    )
     job_id = None
     if not complete.all():
         unscored = [a for a, done in zip(ids, complete, strict=True) if not done]
@@ -46,7 +52,9 @@ def rank(storage: Storage, settings: Settings, body: RankIn) -> RankOut:
                 if storage.get_job(job_id, max_errors=0).status not in PENDING:
                     break
                 time.sleep(0.2)
-            table, complete = score_table(storage, ids, profile.id, body.init_seed, versions)
+            table, complete = score_table(
+                storage, ids, profile.id, body.init_seed, versions, log_of_zero
+            )
     values = np.column_stack(list(table.values()))
     scored = ~np.isnan(values).all(axis=1)
     combined = np.full(len(ids), np.nan)

@@ -8,8 +8,9 @@ import json
 from ..config import Settings
 from ..db import queue
 from ..db.records import JobRecord, KeyedJob
+from ..db.statuses import JobStatus
 from ..db.storage import Storage
-from ..errors import InvalidRequest, NotFound
+from ..errors import Conflict, InvalidRequest, NotFound
 from ..schemas import ItemError, ScoreJobIn, ScoreJobOut
 from .architectures import resolve_architectures
 from .data_profiles import resolve_profile
@@ -98,6 +99,12 @@ def get_score_job(storage: Storage, job_id: int) -> ScoreJobOut:
 
 
 def cancel_score_job(storage: Storage, job_id: int) -> ScoreJobOut:
-    if not queue.cancel_job(storage.engine, job_id):
+    status = queue.cancel_job(storage.engine, job_id)
+    if status is None:
         raise NotFound("score job", job_id)
+    if status is not JobStatus.CANCELLED:
+        raise Conflict(
+            "job_finished",
+            f"score job {job_id} is {status}: only a queued or running job can be cancelled",
+        )
     return get_score_job(storage, job_id)

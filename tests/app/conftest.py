@@ -134,6 +134,7 @@ def nb201_architecture(cell: str, settings: dict | None = None) -> NewArchitectu
     return NewArchitecture(
         space="nb201",
         settings=settings_json(settings),
+        identity_key=space.identity_key(arch),
         canonical_key=space.canonical_key(arch),
         spec=json.dumps(space.to_spec(arch)),
         is_degenerate=arch.is_degenerate,

@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # Lower number = lower layer. A module may import its own layer and the layers below.
 LAYERS = {
     "app.errors": 0,
+    "app.fields": 0,
     "app.config": 0,
     "app.profiles": 0,
     "app.plots": 0,

@@ -668,6 +668,24 @@ def nasty_corpus() -> list[tuple[str, str, str, object]]:
         ("huge seed", "POST", "/v1/rank",
          json.dumps({"candidates": [arch], "proxies": ["params"], "init_seed": 2**80}).encode()),
         ("not JSON", "POST", "/v1/architectures", b"\x00\x01\x02garbage"),
+        # Issue 12: each of these answered a text/plain 500 or was wrongly accepted.
+        ("id beyond int64 in path", "GET", f"/v1/architectures/{2**63}", None),
+        ("offset beyond int64", "GET", "/v1/scores?offset=99999999999999999999", None),
+        ("id beyond int64 in body", "POST", "/v1/score-jobs",
+         json.dumps({"architectures": [2**70], "proxies": ["params"]}).encode()),
+        ("rank candidate beyond int64", "POST", "/v1/rank",
+         json.dumps({"candidates": [2**70], "proxies": ["params"]}).encode()),
+        ("profile_id beyond int64", "GET", f"/v1/correlations?dataset=c&profile_id={2**70}", None),
+        ("dashboard profile_id beyond int64", "GET", f"/?profile_id={2**70}", None),
+        ("batch size as a string", "POST", "/v1/score-jobs",
+         json.dumps({"architectures": [arch], "proxies": ["params"],
+                     "data": {"source": "synthetic", "batch_size": "8"}}).encode()),
+        ("accuracy as a string", "POST", "/v1/accuracies",
+         b'{"items":[{"architecture":1,"dataset":"c","value":"90"}]}'),
+        ("accuracy of 150", "POST", "/v1/accuracies",
+         b'{"items":[{"architecture":1,"dataset":"c","value":150}]}'),
+        ("accuracy of -5", "POST", "/v1/accuracies",
+         b'{"items":[{"architecture":1,"dataset":"c","value":-5}]}'),
     ]  # fmt: skip
 
 

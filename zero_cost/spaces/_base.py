@@ -34,7 +34,15 @@ class SearchSpace(ABC):
 
     @abstractmethod
     def canonical_key(self, arch: Any) -> str:
-        """A key that is equal for architectures computing the same function."""
+        """A key that is equal for architectures computing the same function (their
+        function-equivalence class)."""
+
+    def identity_key(self, arch: Any) -> str:
+        """A key that is equal only for specs of the same architecture, up to purely
+        syntactic normalisation (how the spec is spelled, not what it computes). By default
+        the canonical key: a space whose canonical key merges different architectures
+        overrides it."""
+        return self.canonical_key(arch)
 
     @abstractmethod
     def to_spec(self, arch: Any) -> Any:

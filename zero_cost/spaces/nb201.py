@@ -271,6 +271,12 @@ class NB201Space(SearchSpace):
         form = repr(_node_expressions(arch.ops)[3])
         return hashlib.sha256(f"nb201:{form}".encode()).hexdigest()
 
+    def identity_key(self, arch: NB201Arch) -> str:
+        """The cell itself: a cell string and the NASLib tuple of the same cell are one
+        architecture, but two cells of one function class are two (the benchmark trained
+        each of its 15,625 cells, and their parameter counts differ)."""
+        return hashlib.sha256(f"nb201-cell:{arch.arch_str}".encode()).hexdigest()
+
     def to_spec(self, arch: NB201Arch) -> str:
         return arch.arch_str
 

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query
 from ... import services
 from ...schemas import AccuracyBatchIn, AccuracyBatchOut, AccuracyList
 from ..deps import ReadAccess, SettingsDep, StorageDep, WriteAccess
+from ..params import IdQuery, Offset
 
 router = APIRouter(prefix="/v1/accuracies", tags=["accuracies"])
 
@@ -22,11 +23,11 @@ def add_accuracies(
 @router.get("", response_model=AccuracyList, dependencies=[ReadAccess])
 def list_accuracies(
     storage: StorageDep,
-    architecture_id: int | None = None,
+    architecture_id: IdQuery = None,
     dataset: str | None = None,
     metric: str | None = None,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> AccuracyList:
     return services.list_accuracies(
         storage,

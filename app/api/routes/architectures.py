@@ -10,6 +10,7 @@ from ...schemas import (
     ArchitectureSubmission,
 )
 from ..deps import ReadAccess, SettingsDep, StorageDep, WriteAccess
+from ..params import IdPath
 
 router = APIRouter(prefix="/v1/architectures", tags=["architectures"])
 
@@ -27,6 +28,6 @@ def submit_architectures(
 
 
 @router.get("/{architecture_id}", response_model=ArchitectureDetail, dependencies=[ReadAccess])
-def get_architecture(architecture_id: int, storage: StorageDep) -> ArchitectureDetail:
+def get_architecture(architecture_id: IdPath, storage: StorageDep) -> ArchitectureDetail:
     """An architecture with its scores and accuracies."""
     return services.architecture_detail(storage, architecture_id)

@@ -22,6 +22,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from ... import services
 from ..deps import BASIC_CHALLENGE, SettingsDep, StorageDep, require_read
 from ..errors import ApiError, http_status
+from ..params import IdQuery, Seed
 
 router = APIRouter(tags=["dashboard"])
 
@@ -78,10 +79,10 @@ def dashboard(
     settings: SettingsDep,
     dataset: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     metric: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
-    profile_id: int | None = None,
+    profile_id: IdQuery = None,
     name: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     scale: Literal["value", "rank"] = "value",
-    seed: Annotated[int, Query(ge=0)] = 0,
+    seed: Seed = 0,
     bootstrap: Annotated[int, Query(ge=0, le=10_000)] = 1000,
 ) -> HTMLResponse:
     """The dashboard (the default dataset and profile: the most reported and most scored)."""

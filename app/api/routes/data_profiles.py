@@ -3,19 +3,24 @@
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, UploadFile
+from pydantic import ConfigDict
 
 from ... import services
 from ...errors import NotFound
 from ...profiles import UploadSettings
 from ...schemas import DataProfileOut
 from ..deps import ReadAccess, SettingsDep, StorageDep, WriteAccess
+from ..params import IdPath
 
 router = APIRouter(prefix="/v1/data-profiles", tags=["data profiles"])
 
 
 class UploadForm(UploadSettings):
     """The multipart form: the file and the batch settings. The file is a field of the form
-    model because the model forbids unknown fields, and the form's ``file`` part is one."""
+    model because the model forbids unknown fields, and the form's ``file`` part is one.
+    Form fields are text, so numbers are parsed from it (not strict, unlike JSON bodies)."""
+
+    model_config = ConfigDict(strict=False)
 
     file: UploadFile = File(description=".npz with x_train (NHWC) and y_train")
 
@@ -31,7 +36,7 @@ def upload_profile(
 
 
 @router.get("/{profile_id}", response_model=DataProfileOut, dependencies=[ReadAccess])
-def get_profile(profile_id: int, storage: StorageDep) -> DataProfileOut:
+def get_profile(profile_id: IdPath, storage: StorageDep) -> DataProfileOut:
     profile = storage.get_profile(profile_id)
     if profile is None:
         raise NotFound("data profile", profile_id)

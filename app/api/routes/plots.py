@@ -7,7 +7,7 @@ from fastapi.responses import Response
 
 from ... import plots, services
 from ..deps import ReadAccess, StorageDep
-from ..params import BootstrapDep, Dataset, Metric, PopulationQueryDep, Seed, split_names
+from ..params import BootstrapDep, Dataset, IdQuery, Metric, PopulationQueryDep, Seed, split_names
 
 router = APIRouter(prefix="/v1/plots", tags=["plots"])
 
@@ -45,7 +45,7 @@ def scatter_plot(
     name: Annotated[str, Query(min_length=1, max_length=64, description="proxy or ensemble")],
     metric: Metric = "test_accuracy",
     proxies: Annotated[str | None, Query(description="an ensemble's proxies; default: all")] = None,
-    profile_id: int | None = None,
+    profile_id: IdQuery = None,
     seed: Seed = 0,
     scale: Literal["value", "rank"] = "value",
     fmt: FigureFormat = "svg",

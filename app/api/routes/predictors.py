@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 from ... import services
 from ...schemas import PredictorIn, PredictorList, PredictorOut
 from ..deps import ReadAccess, StorageDep, WriteAccess
+from ..params import IdPath
 
 router = APIRouter(prefix="/v1/predictors", tags=["predictors"])
 
@@ -33,6 +34,6 @@ def list_predictors(
 
 
 @router.get("/{predictor_id}", response_model=PredictorOut, dependencies=[ReadAccess])
-def get_predictor(predictor_id: int, storage: StorageDep) -> PredictorOut:
+def get_predictor(predictor_id: IdPath, storage: StorageDep) -> PredictorOut:
     """Status, cross-validated metrics and the learning curve."""
     return services.get_predictor(storage, predictor_id)

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Header, Response
 from ... import services
 from ...schemas import ScoreJobIn, ScoreJobOut
 from ..deps import ReadAccess, SettingsDep, StorageDep, WriteAccess
+from ..params import IdPath
 
 router = APIRouter(prefix="/v1/score-jobs", tags=["score jobs"])
 
@@ -66,12 +67,12 @@ def create_score_job(
 
 
 @router.get("/{job_id}", response_model=ScoreJobOut, dependencies=[ReadAccess])
-def get_score_job(job_id: int, storage: StorageDep) -> ScoreJobOut:
+def get_score_job(job_id: IdPath, storage: StorageDep) -> ScoreJobOut:
     """Status, progress counts and per-item errors."""
     return services.get_score_job(storage, job_id)
 
 
 @router.delete("/{job_id}", response_model=ScoreJobOut, dependencies=[WriteAccess])
-def cancel_score_job(job_id: int, storage: StorageDep) -> ScoreJobOut:
+def cancel_score_job(job_id: IdPath, storage: StorageDep) -> ScoreJobOut:
     """Cancel: queued items are dropped, items being scored finish."""
     return services.cancel_score_job(storage, job_id)

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from ... import services
 from ...schemas import ScoreList, ScoreOut
 from ..deps import ReadAccess, StorageDep
+from ..params import IdQuery, Offset
 
 router = APIRouter(prefix="/v1/scores", tags=["scores"])
 
@@ -17,11 +18,11 @@ router = APIRouter(prefix="/v1/scores", tags=["scores"])
 @router.get("", response_model=ScoreList, dependencies=[ReadAccess])
 def list_scores(
     storage: StorageDep,
-    architecture_id: int | None = None,
+    architecture_id: IdQuery = None,
     proxy: str | None = None,
-    profile_id: int | None = None,
+    profile_id: IdQuery = None,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     format: Literal["json", "csv"] = "json",
 ) -> ScoreList | Response:
     """Scores matching the filters; `format=csv` for a spreadsheet."""

@@ -72,7 +72,7 @@ def test_idempotency_keys_migrate_up_and_down_keeping_the_jobs(database_url):
             connection.execute(
                 text(
                     "INSERT INTO architectures (id, space, settings, canonical_key, spec,"
-                    " is_degenerate, params, flops) VALUES (1, 'nb201', '{}', 'k', 'spec',"
+                    " is_degenerate, params, flops) VALUES (1, 'nb201', '{}', 'k', '\"cell\"',"
                     " false, 1, 1)"
                 )
             )

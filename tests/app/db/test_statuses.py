@@ -97,7 +97,7 @@ def test_0004_stores_each_jobs_proxy_versions_and_keeps_every_row(database_url):
             connection.execute(
                 text(
                     "INSERT INTO architectures (id, space, settings, canonical_key, spec,"
-                    " is_degenerate, params, flops) VALUES (1, 'nb201', '{}', 'k', 'spec',"
+                    " is_degenerate, params, flops) VALUES (1, 'nb201', '{}', 'k', '\"cell\"',"
                     " false, 1, 1)"
                 )
             )

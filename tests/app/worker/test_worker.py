@@ -148,6 +148,7 @@ def test_a_poisoned_item_fails_at_once_and_the_others_succeed(
     poisoned = NewArchitecture(
         space="nb201",
         settings=good[0].settings,
+        identity_key="0" * 64,
         canonical_key="0" * 64,
         spec=json.dumps("|nor_conv_3x3~0|+|this is not a cell|"),
         is_degenerate=False,

@@ -82,6 +82,24 @@ def test_degenerate_cells_share_one_key_and_are_flagged():
     assert SPACE.canonical_key(degenerate[0]) not in healthy_keys
 
 
+def test_identity_keys_tell_every_cell_apart_and_ignore_spelling():
+    """One identity per cell (15,625), whatever the canonical key merges; a cell string and
+    the NASLib tuple of the same cell have one identity."""
+    assert len({SPACE.identity_key(arch) for arch in ALL_CELLS}) == 15_625
+    cell = (
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|"
+        "+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
+    )
+    from_string, from_tuple = SPACE.parse(cell), SPACE.parse(list(SPACE.parse(cell).naslib_tuple))
+    assert SPACE.identity_key(from_string) == SPACE.identity_key(from_tuple)
+    # Two cells of one function class: one canonical key, two identities, two param counts.
+    first = SPACE.parse("|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|")
+    second = SPACE.parse("|nor_conv_3x3~0|+|nor_conv_1x1~0|none~1|+|skip_connect~0|none~1|none~2|")
+    assert SPACE.canonical_key(first) == SPACE.canonical_key(second)
+    assert SPACE.identity_key(first) != SPACE.identity_key(second)
+    assert SPACE.param_count(first) != SPACE.param_count(second)
+
+
 def test_degenerate_cell_builds_and_outputs_a_constant():
     arch = SPACE.parse("|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|")
     assert arch.is_degenerate
