@@ -12,6 +12,8 @@ from typing import Annotated
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from .profiles import DataConfig, DataConfigAdapter, default_data
+
 
 class Settings(BaseSettings):
     """All settings of the API and the worker."""
@@ -69,6 +71,18 @@ class Settings(BaseSettings):
     data_dir: str | None = Field(
         default=None, description="folder with cifar10_sample.npz / CIFAR pickles for profiles"
     )
+    default_data: str | None = Field(
+        default=None,
+        description="JSON of the data config requests that name none are scored on (default: "
+        "the CIFAR-10 sample when it is in data_dir, else a synthetic batch)",
+    )
+
+    @field_validator("default_data")
+    @classmethod
+    def _check_default_data(cls, value: str | None) -> str | None:
+        if value:
+            DataConfigAdapter.validate_json(value)
+        return value
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -93,6 +107,11 @@ class Settings(BaseSettings):
     @property
     def runs_embedded_worker(self) -> bool:
         return self.is_sqlite if self.embedded_worker is None else self.embedded_worker
+
+    @property
+    def default_data_config(self) -> DataConfig:
+        """The data config requests that name none are scored on."""
+        return default_data(self.default_data, self.data_dir)
 
     def key_roles(self) -> dict[str, str]:
         """API key -> role."""

@@ -6,8 +6,9 @@ scores them with snip, grasp and synflow (progress bar), prints the top 10 by th
 log-rank ensemble, and, when reference accuracies are available, submits them and prints
 the correlation table. Stops the server and exits 0.
 
-Data: the CIFAR-10 sample batch when ``cifar10_sample.npz`` is in the data directory,
-otherwise a synthetic batch (and it says so).
+Data: the service's default data profile, which it prints: the CIFAR-10 sample batch when
+``cifar10_sample.npz`` is in the data directory, otherwise a synthetic batch (and it says
+so).
 """
 
 from __future__ import annotations
@@ -101,13 +102,10 @@ def run(args: argparse.Namespace) -> None:
     accuracies = args.accuracies
     if accuracies is None and data_dir is not None and (data_dir / "nb201_dev.csv").exists():
         accuracies = data_dir / "nb201_dev.csv"
-    if data_dir is not None and (data_dir / "cifar10_sample.npz").exists():
-        data = {"source": "npz", "file": "cifar10_sample.npz", "batch_size": 64}
-        console.print(f"Scoring on 64 real CIFAR-10 images from {data_dir}/cifar10_sample.npz")
-    else:
-        data = {"source": "synthetic", "batch_size": 64}
+    if data_dir is None or not (data_dir / "cifar10_sample.npz").exists():
         console.print(
-            "[yellow]No CIFAR-10 sample found: scoring on a synthetic Gaussian batch.[/yellow]"
+            "[yellow]No CIFAR-10 sample found: the service's default data is a synthetic "
+            "Gaussian batch.[/yellow]"
         )
     database = Path(args.database).resolve()
     for suffix in ("", "-wal", "-shm"):
@@ -134,12 +132,14 @@ def run(args: argparse.Namespace) -> None:
             job = client.score(
                 ids,
                 PROXIES,
-                data=data,
                 poll_seconds=0.5,
                 on_progress=lambda j: progress.update(task, completed=j.finished),
             )
         console.print(f"Job {job.id}: {job.status} {job.counts}")
-        ranking = client.rank(ids, PROXIES, ensemble="log_rank", data=data, wait=False)
+        console.print(
+            f"Data profile {job.data_profile_id} (the service's default): {job.data_profile}"
+        )
+        ranking = client.rank(ids, PROXIES, ensemble="log_rank", wait=False)
         spec_of = dict(zip(ids, cells, strict=True))
         table = Table(title="Top 10 by the log-rank ensemble of snip, grasp and synflow")
         for column in ("rank", "cell", "ensemble", *PROXIES, "CIFAR-10 test %"):
@@ -162,7 +162,9 @@ def run(args: argparse.Namespace) -> None:
                 {"architecture": a, "dataset": "cifar10", "value": accuracy[c]}
                 for a, c in zip(ids, cells, strict=True)
             )
-            report = client.correlations("cifar10", proxies=PROXIES)
+            report = client.correlations(
+                "cifar10", proxies=PROXIES, profile_id=job.data_profile_id
+            )
             table = Table(title=f"Rank correlation with CIFAR-10 test accuracy ({accuracies})")
             for column in ("score", "n", "Spearman rho [95% CI]", "Kendall tau", "top-10% prec."):
                 table.add_column(column, justify="left" if column == "score" else "right")

@@ -19,6 +19,7 @@ from .api import errors
 from .api.routes import (
     accuracies,
     architectures,
+    config,
     correlations,
     dashboard,
     data_profiles,
@@ -156,6 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         plots,
         dashboard,
         docs,
+        config,
     ):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from zero_cost import data
 
@@ -98,6 +98,46 @@ class UploadSettings(_Config):
     per_class: PerClass = None
     mean: ChannelStats = list(data.CIFAR10_MEAN)
     std: ChannelStats = list(data.CIFAR10_STD)
+
+
+DataConfigAdapter: TypeAdapter[DataConfig] = TypeAdapter(DataConfig)
+CIFAR10_SAMPLE = "cifar10_sample.npz"
+
+
+def default_data(configured: str | None, data_dir: str | None) -> DataConfig:
+    """The data a request that names none is scored on: ``configured`` (JSON of a data
+    config, ZC_DEFAULT_DATA) when set, else the CIFAR-10 sample when it is in the data
+    directory, else a synthetic batch.
+
+    Raises:
+        pydantic.ValidationError: ``configured`` is not a valid data config.
+    """
+    if configured:
+        return DataConfigAdapter.validate_json(configured)
+    if data_dir and (Path(data_dir) / CIFAR10_SAMPLE).is_file():
+        return NpzData(file=CIFAR10_SAMPLE)
+    return SyntheticData()
+
+
+def describe(source: str, config: dict) -> str:
+    """A profile in one line, e.g. "64 images of cifar10_sample.npz (train split, seed 0)"."""
+    count = (
+        f"{config['per_class']} images per class"
+        if config.get("per_class")
+        else f"{config.get('batch_size')} images"
+    )
+    seed = f"seed {config.get('seed', 0)}"
+    if source == "synthetic":
+        shape = "x".join(str(n) for n in config.get("input_shape", []))
+        return (
+            f"{config.get('batch_size')} synthetic Gaussian inputs of shape {shape}, "
+            f"{config.get('num_classes')} classes ({seed}): not real data"
+        )
+    if source == "npz":
+        return f"{count} of {config.get('file')} ({config.get('split')} split, {seed})"
+    if source == "uploaded":
+        return f"{count} of an uploaded .npz ({seed})"
+    return f"{count} of {source} ({config.get('split')} split, {seed})"
 
 
 def profile_key(source: str, config: dict, blob: bytes | None = None) -> str:

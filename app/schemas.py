@@ -18,7 +18,7 @@ from pydantic import (
 )
 
 from .fields import Id, Seed
-from .profiles import DATA_SOURCES, DataConfig, SyntheticData
+from .profiles import DATA_SOURCES, DataConfig
 
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 ItemLimit = 100_000  # hard cap for parsing; the configured batch limit answers 413 below it
@@ -165,7 +165,11 @@ class ArchitectureDetail(ArchitectureOut):
 class ScoreJobIn(_In):
     architectures: Annotated[list[ArchitectureRef], Field(min_length=1, max_length=ItemLimit)]
     proxies: Annotated[list[Name], Field(min_length=1, max_length=32)]
-    data: DataConfig = Field(default_factory=SyntheticData)
+    data: DataConfig | None = Field(
+        default=None,
+        description="the batch to score on; default: the server's default data profile "
+        "(GET /v1/config): the CIFAR-10 sample when the server has it, else a synthetic batch",
+    )
     init_seed: Seed = 0
 
 
@@ -181,6 +185,7 @@ class ScoreJobOut(BaseModel):
     status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
     proxies: list[str]
     data_profile_id: int
+    data_profile: str = Field(description="what the data profile is, in one line")
     init_seed: int
     total: int
     counts: dict[str, int]
@@ -192,6 +197,26 @@ class DataProfileOut(BaseModel):
     key: str
     source: str
     config: dict[str, Any]
+    description: str = Field(description="what the profile is, in one line")
+
+
+class DataProfileList(BaseModel):
+    data: list[DataProfileOut]
+    count: int
+
+
+class ConfigOut(BaseModel):
+    """What this server does for requests that leave things out, and its limits."""
+
+    default_data: dict[str, Any] = Field(
+        description="the data config of requests that name none (ZC_DEFAULT_DATA)"
+    )
+    default_data_description: str
+    max_batch_items: int
+    max_request_bytes: int
+    max_upload_bytes: int
+    max_upload_array_bytes: int
+    max_upload_expanded_bytes: int
 
 
 class RankIn(_In):
@@ -202,7 +227,11 @@ class RankIn(_In):
         description="'learned': the latest succeeded predictor for (dataset, metric), this "
         "data profile and seed, trained on exactly these proxies",
     )
-    data: DataConfig = Field(default_factory=SyntheticData)
+    data: DataConfig | None = Field(
+        default=None,
+        description="the batch to score on; default: the server's default data profile "
+        "(GET /v1/config): the CIFAR-10 sample when the server has it, else a synthetic batch",
+    )
     init_seed: Seed = 0
     wait: bool = Field(default=False, description="block (bounded) until all are scored")
     dataset: Name | None = Field(default=None, description="with ensemble 'learned' only")
@@ -220,6 +249,7 @@ class RankOut(BaseModel):
     complete: bool
     job_id: int | None
     data_profile_id: int
+    data_profile: str = Field(description="what the data profile is, in one line")
     ranking: list[RankedCandidate]
     predictor_id: int | None = Field(default=None, description="with ensemble 'learned'")
     note: str | None = Field(default=None, description="e.g. the predictor is in fallback mode")
@@ -243,6 +273,7 @@ class CorrelationsOut(BaseModel):
     dataset: str
     metric: str
     data_profile_id: int
+    data_profile: str = Field(description="what the data profile is, in one line")
     seed: int
     n_architectures: int
     rows: list[CorrelationRow]
@@ -254,7 +285,9 @@ class PredictorIn(_In):
     dataset: Name
     metric: Name = "test_accuracy"
     profile_id: Id | None = Field(
-        default=None, description="data profile of the scores; default: the only one with scores"
+        default=None,
+        description="data profile of the scores; default: the server's default data profile "
+        "when it has scores, else the only profile with scores",
     )
     proxies: Annotated[list[Name] | None, Field(min_length=1, max_length=32)] = Field(
         default=None, description="default: every proxy with scores on the profile"

@@ -59,6 +59,8 @@ class Job:
     counts: dict[str, int]
     errors: list[dict] = field(default_factory=list)
     data_profile_id: int | None = None
+    data_profile: str | None = None
+    """What the data profile is, in one line (the service's description)."""
 
     @property
     def finished(self) -> int:
@@ -425,4 +427,5 @@ def _job(body: dict) -> Job:
         body["counts"],
         body["errors"],
         body.get("data_profile_id"),
+        body.get("data_profile"),
     )

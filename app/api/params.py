@@ -6,8 +6,10 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Query
 
+from .. import services
 from ..fields import MAX_ID, MAX_INT64
 from ..services import PopulationQuery
+from .deps import SettingsDep, StorageDep
 
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 IdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
@@ -26,6 +28,8 @@ def split_names(value: str | None) -> list[str] | None:
 
 
 def _population_query(
+    storage: StorageDep,
+    settings: SettingsDep,
     dataset: Dataset,
     metric: Metric = "test_accuracy",
     proxies: Names = None,
@@ -38,7 +42,7 @@ def _population_query(
         metric=metric,
         proxies=split_names(proxies),
         ensembles=split_names(ensembles),
-        profile_id=profile_id,
+        profile_id=services.analysis_profile(storage, settings, profile_id),
         seed=seed,
     )
 
@@ -48,7 +52,8 @@ def _bootstrap(bootstrap: Bootstrap = 1000) -> int:
 
 
 PopulationQueryDep = Annotated[PopulationQuery, Depends(_population_query)]
-"""The population an analysis is over, from the six query parameters above."""
+"""The population an analysis is over, from the six query parameters above, its profile
+chosen (``services.analysis_profile``)."""
 BootstrapDep = Annotated[int, Depends(_bootstrap)]
 """``bootstrap``, declared after the population's parameters (as a dependency, so that the
 OpenAPI document lists it after them)."""

@@ -119,10 +119,13 @@ def split_names(text: str) -> list[str]:
 
 
 def data_config(
-    source: str, batch_size: int, data_file: Path, seed: int | None = None
-) -> dict[str, Any]:
+    source: str | None, batch_size: int, data_file: Path, seed: int | None = None
+) -> dict[str, Any] | None:
     """The ``data`` of a score or rank request: the scoring batch's source and size (and
-    seed, when given); for ``npz``, the file's name in the server's data directory."""
+    seed, when given); for ``npz``, the file's name in the server's data directory. None
+    (the service's default data profile) when no source is given."""
+    if source is None:
+        return None
     config: dict[str, Any] = {"source": source, "batch_size": batch_size}
     if seed is not None:
         config["seed"] = seed

@@ -86,9 +86,12 @@ def score_command(
         str, typer.Option(help="Comma-separated proxies, e.g. snip,grasp,synflow.")
     ] = "snip,grasp,synflow",
     data: Annotated[
-        Literal["synthetic", "npz"],
-        typer.Option(help="Scoring batch: Gaussian noise, or CIFAR images from an .npz."),
-    ] = "synthetic",
+        Literal["synthetic", "npz"] | None,
+        typer.Option(
+            help="Scoring batch: Gaussian noise, or CIFAR images from an .npz. Default: the "
+            "service's default data profile (GET /v1/config); with --local, noise."
+        ),
+    ] = None,
     data_file: Annotated[
         Path,
         typer.Option(
@@ -97,7 +100,9 @@ def score_command(
             "data directory (ZC_DATA_DIR)."
         ),
     ] = DEFAULT_DATA_FILE,
-    batch_size: Annotated[int, typer.Option(min=1, help="Images in the scoring batch.")] = 64,
+    batch_size: Annotated[
+        int, typer.Option(min=1, help="Images in the scoring batch (with --data).")
+    ] = 64,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the network init and batch.")] = 0,
     space: Annotated[str, typer.Option(help="Space of specs that do not name one.")] = "nb201",
     local: Annotated[
@@ -139,7 +144,7 @@ def score_command(
 def _score_local(
     items: Sequence[dict[str, Any]],
     proxies: Sequence[str],
-    data: str,
+    data: str | None,
     data_file: Path,
     batch_size: int,
     seed: int,

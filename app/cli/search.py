@@ -29,8 +29,11 @@ from .spec_files import read_specs
 DEFAULT_PROXIES = "synflow,nwot,jacob_cov,params,flops"
 
 DataOption = Annotated[
-    Literal["synthetic", "npz"],
-    typer.Option(help="Scoring batch: Gaussian noise, or the server's cifar10_sample.npz."),
+    Literal["synthetic", "npz"] | None,
+    typer.Option(
+        help="Scoring batch: Gaussian noise, or the server's cifar10_sample.npz. Default: the "
+        "service's default data profile (GET /v1/config)."
+    ),
 ]
 
 commands = typer.Typer()
@@ -45,8 +48,10 @@ def rank(
         Literal["log_rank", "mean_rank", "vote"], typer.Option(help="How to combine proxies.")
     ] = "log_rank",
     top: Annotated[int, typer.Option(min=1, help="How many of the best to print.")] = 10,
-    data: DataOption = "synthetic",
-    batch_size: Annotated[int, typer.Option(min=1, help="Images in the scoring batch.")] = 64,
+    data: DataOption = None,
+    batch_size: Annotated[
+        int, typer.Option(min=1, help="Images in the scoring batch (with --data).")
+    ] = 64,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the network init.")] = 0,
     space: Annotated[str, typer.Option(help="Space of specs that do not name one.")] = "nb201",
 ) -> None:
@@ -117,8 +122,10 @@ def search(
         Literal["log_rank", "mean_rank", "vote", "learned"],
         typer.Option(help="How to combine proxies; 'learned': the service's predictor."),
     ] = "log_rank",
-    data: DataOption = "synthetic",
-    batch_size: Annotated[int, typer.Option(min=1, help="Images in the scoring batch.")] = 64,
+    data: DataOption = None,
+    batch_size: Annotated[
+        int, typer.Option(min=1, help="Images in the scoring batch (with --data).")
+    ] = 64,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the search and network init.")] = 0,
     top: Annotated[int, typer.Option(min=1, help="How many of the best cells to print.")] = 10,
     random_baseline: Annotated[

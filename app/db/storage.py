@@ -136,6 +136,23 @@ class Storage:
             row = session.scalars(select(DataProfile).where(DataProfile.key == key)).one()
             return profile_record(row)
 
+    def profile_id_for_key(self, key: str) -> int | None:
+        """The id of the profile with content hash ``key``, if it exists."""
+        with transaction(self.engine) as session:
+            return session.scalar(select(DataProfile.id).where(DataProfile.key == key))
+
+    def list_profiles(self, limit: int, offset: int) -> tuple[list[ProfileRecord], int]:
+        """A page of the profiles, oldest first, without their uploaded bytes (``blob`` is
+        None), and how many exist."""
+        columns = (DataProfile.id, DataProfile.key, DataProfile.source, DataProfile.config)
+        with transaction(self.engine) as session:
+            total = session.scalar(select(func.count()).select_from(DataProfile))
+            rows = session.execute(
+                select(*columns).order_by(DataProfile.id).limit(limit).offset(offset)
+            )
+            page = [ProfileRecord(i, k, s, json.loads(c), None) for i, k, s, c in rows]
+            return page, int(total or 0)
+
     def get_profile(self, profile_id: int) -> ProfileRecord | None:
         with transaction(self.engine) as session:
             row = session.get(DataProfile, profile_id)

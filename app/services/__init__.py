@@ -17,7 +17,13 @@ from .accuracies import add_accuracies
 from .architectures import architecture_detail, register_architectures
 from .correlations import correlations
 from .dashboard import DashboardView, dashboard
-from .data_profiles import profile_out, upload_profile
+from .data_profiles import (
+    analysis_profile,
+    list_profiles,
+    profile_out,
+    server_config,
+    upload_profile,
+)
 from .figures import precision_curves, score_column
 from .listings import list_accuracies, list_scores
 from .population import PopulationQuery
@@ -37,6 +43,7 @@ __all__ = [
     "DashboardView",
     "PopulationQuery",
     "add_accuracies",
+    "analysis_profile",
     "architecture_detail",
     "cancel_score_job",
     "correlations",
@@ -47,6 +54,7 @@ __all__ = [
     "get_score_job",
     "list_accuracies",
     "list_predictors",
+    "list_profiles",
     "list_scores",
     "precision_curves",
     "profile_out",
@@ -54,6 +62,7 @@ __all__ = [
     "register_architectures",
     "request_hash",
     "score_column",
+    "server_config",
     "submit_score_job",
     "train_predictor",
     "upload_profile",

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..db.storage import Storage
 from ..schemas import CorrelationsOut
+from .data_profiles import profile_description
 from .population import (
     PopulationQuery,
     correlation_row,
@@ -42,6 +43,7 @@ def correlations(storage: Storage, query: PopulationQuery, n_resamples: int) -> 
         dataset=query.dataset,
         metric=query.metric,
         data_profile_id=found.profile_id,
+        data_profile=profile_description(storage, found.profile_id),
         seed=query.seed,
         n_architectures=len(found.architecture_ids),
         rows=rows,

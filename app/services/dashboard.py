@@ -12,8 +12,10 @@ from ..db.records import JobSummary, ProfileRecord
 from ..db.statuses import ItemStatus
 from ..db.storage import Storage
 from ..errors import InvalidRequest, ServiceError
+from ..profiles import describe
 from ..schemas import CorrelationsOut
 from .correlations import correlations
+from .data_profiles import analysis_profile
 from .figures import TopArchitecture, top_architectures
 from .population import PopulationQuery
 
@@ -43,17 +45,9 @@ class DashboardView:
 
 
 def _profile_label(profile: ProfileRecord | None, profile_id: int) -> str:
-    if profile is None:
-        return f"#{profile_id}"
-    config = profile.config
-    parts = [profile.source]
-    if config.get("file"):
-        parts.append(str(config["file"]))
-    if config.get("batch_size"):
-        parts.append(f"batch {config['batch_size']}")
-    if config.get("seed"):
-        parts.append(f"seed {config['seed']}")
-    return f"#{profile_id} " + ", ".join(parts)
+    return f"#{profile_id}" + (
+        "" if profile is None else f" {describe(profile.source, profile.config)}"
+    )
 
 
 def dashboard(
@@ -104,6 +98,7 @@ def dashboard(
     if dataset is None or profile_id is None:
         return view
     try:
+        analysis_profile(storage, settings, profile_id)  # a profile that does not exist: 404
         query = PopulationQuery(dataset=dataset, metric=metric, profile_id=profile_id, seed=seed)
         view.correlations = correlations(storage, query, n_resamples)
         if view.name not in view.names:

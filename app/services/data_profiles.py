@@ -8,21 +8,26 @@ import zipfile
 from ..config import Settings
 from ..db.records import ProfileRecord
 from ..db.storage import Storage
-from ..errors import InvalidRequest, TooLarge
+from ..errors import InvalidRequest, NotFound, TooLarge
 from ..profiles import (
     DataConfig,
     ProfileError,
     UploadedData,
     UploadSettings,
     check_available,
+    describe,
     load_batch,
     profile_key,
 )
-from ..schemas import DataProfileOut
+from ..schemas import ConfigOut, DataProfileList, DataProfileOut
 
 
-def resolve_profile(storage: Storage, settings: Settings, config: DataConfig) -> ProfileRecord:
-    """The stored profile for a job's ``data`` (created if new)."""
+def resolve_profile(
+    storage: Storage, settings: Settings, config: DataConfig | None
+) -> ProfileRecord:
+    """The stored profile for a request's ``data`` (created if new); the server's default
+    data when the request names none."""
+    config = settings.default_data_config if config is None else config
     if isinstance(config, UploadedData):
         profile = storage.get_profile(config.profile_id)
         if profile is None or profile.source != "uploaded":
@@ -38,6 +43,66 @@ def resolve_profile(storage: Storage, settings: Settings, config: DataConfig) ->
     except ProfileError as error:
         raise InvalidRequest("data_unavailable", f"data: {error}", "data") from None
     return storage.get_or_create_profile(profile_key(config.source, values), config.source, values)
+
+
+def analysis_profile(storage: Storage, settings: Settings, profile_id: int | None) -> int:
+    """The profile an analysis (correlations, figures, a predictor) is over: ``profile_id``
+    checked to exist; when None, the server's default data profile if it has scores, else
+    the only profile with scores.
+
+    Raises:
+        NotFound: no profile ``profile_id``.
+        InvalidRequest: no profile given and no single one to choose; the message lists the
+            candidates by id and description.
+    """
+    if profile_id is not None:
+        if storage.get_profile(profile_id) is None:
+            raise NotFound("data profile", profile_id)
+        return profile_id
+    candidates = storage.profiles_with_scores()
+    default = settings.default_data_config
+    default_id = storage.profile_id_for_key(
+        profile_key(default.source, default.model_dump(exclude={"source"}))
+    )
+    if default_id in candidates:
+        return default_id
+    if len(candidates) == 1:
+        return candidates[0]
+    listed = "; ".join(
+        f"{p.id}: {describe(p.source, p.config)}"
+        for p in (storage.get_profile(c) for c in candidates)
+        if p is not None
+    )
+    raise InvalidRequest(
+        "profile_required",
+        f"profile_id: the server's default data profile has no scores and "
+        f"{len(candidates)} profiles do; choose one ({listed or 'none has scores yet'})",
+        "profile_id",
+    )
+
+
+def profile_description(storage: Storage, profile_id: int) -> str:
+    """What the stored profile ``profile_id`` is, in one line."""
+    profile = storage.get_profile(profile_id)
+    return f"#{profile_id}" if profile is None else describe(profile.source, profile.config)
+
+
+def list_profiles(storage: Storage, limit: int, offset: int) -> DataProfileList:
+    records, count = storage.list_profiles(limit, offset)
+    return DataProfileList(data=[profile_out(r) for r in records], count=count)
+
+
+def server_config(settings: Settings) -> ConfigOut:
+    default = settings.default_data_config
+    return ConfigOut(
+        default_data=default.model_dump(),
+        default_data_description=describe(default.source, default.model_dump()),
+        max_batch_items=settings.max_batch_items,
+        max_request_bytes=settings.max_request_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+        max_upload_array_bytes=settings.max_upload_array_bytes,
+        max_upload_expanded_bytes=settings.max_upload_expanded_bytes,
+    )
 
 
 def upload_profile(
@@ -64,7 +129,11 @@ def upload_profile(
 
 def profile_out(profile: ProfileRecord) -> DataProfileOut:
     return DataProfileOut(
-        id=profile.id, key=profile.key, source=profile.source, config=profile.config
+        id=profile.id,
+        key=profile.key,
+        source=profile.source,
+        config=profile.config,
+        description=describe(profile.source, profile.config),
     )
 
 

@@ -15,7 +15,7 @@ from zero_cost import metrics
 from zero_cost import proxies as proxy_registry
 
 from ..db.storage import Storage
-from ..errors import InvalidRequest, NotFound
+from ..errors import InvalidRequest
 from ..schemas import CorrelationRow
 from .proxy_versions import proxy_versions
 
@@ -24,8 +24,8 @@ from .proxy_versions import proxy_versions
 class PopulationQuery:
     """Which population an analysis is over: the architectures with an accuracy on
     (``dataset``, ``metric``) and a score of ``proxies`` (default: every proxy with scores)
-    on data profile ``profile_id`` (default: the only profile with scores) with init seed
-    ``seed``; ``ensembles`` are the ensemble methods to add (default: all)."""
+    on data profile ``profile_id`` (None until ``analysis_profile`` chose it) with init
+    seed ``seed``; ``ensembles`` are the ensemble methods to add (default: all)."""
 
     dataset: str
     metric: str = "test_accuracy"
@@ -89,26 +89,12 @@ def combine(method: str, table: dict[str, np.ndarray]) -> np.ndarray:
     return ensembles.get(method)(table)
 
 
-def scored_profile(storage: Storage, profile_id: int | None) -> int:
-    """``profile_id`` checked to exist, or the only profile with scores when it is None."""
-    if profile_id is None:
-        candidates = storage.profiles_with_scores()
-        if len(candidates) != 1:
-            raise InvalidRequest(
-                "profile_required",
-                f"profile_id: required when {len(candidates)} data profiles have scores",
-                "profile_id",
-            )
-        return candidates[0]
-    if storage.get_profile(profile_id) is None:
-        raise NotFound("data profile", profile_id)
-    return profile_id
-
-
 def population(storage: Storage, query: PopulationQuery) -> Population:
     """The population of ``query``. Accuracies of one architecture are averaged."""
+    if query.profile_id is None:
+        raise ValueError("choose the population's profile first (analysis_profile)")
+    profile_id = query.profile_id
     accuracy = storage.mean_accuracies(query.dataset, query.metric)
-    profile_id = scored_profile(storage, query.profile_id)
     names = list(query.proxies) if query.proxies else storage.proxies_with_scores(profile_id)
     ids = sorted(accuracy)
     table, _ = score_table(storage, ids, profile_id, query.seed, proxy_versions(names))

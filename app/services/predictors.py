@@ -8,13 +8,15 @@ import numpy as np
 
 from zero_cost import predictor as predictor_module
 
+from ..config import Settings
 from ..db import predictor_queue
 from ..db.records import PredictorConfig, PredictorRecord, TrainedPredictor
 from ..db.storage import Storage
 from ..errors import InvalidRequest, NotFound
 from ..schemas import LearningCurvePoint, PredictorIn, PredictorList, PredictorOut
 from . import predictor_training
-from .population import PopulationQuery, population, scored_profile
+from .data_profiles import analysis_profile
+from .population import PopulationQuery, population
 from .proxy_versions import proxy_versions
 
 
@@ -47,10 +49,10 @@ def predictor_out(record: PredictorRecord) -> PredictorOut:
     )
 
 
-def create_predictor(storage: Storage, body: PredictorIn) -> PredictorOut:
+def create_predictor(storage: Storage, settings: Settings, body: PredictorIn) -> PredictorOut:
     """Queue the training of a predictor (the next version of its configuration); a worker
     trains it from the scores and accuracies stored when it starts."""
-    profile_id = scored_profile(storage, body.profile_id)
+    profile_id = analysis_profile(storage, settings, body.profile_id)
     names = body.proxies or storage.proxies_with_scores(profile_id)
     if not names:
         message = f"proxies: data profile {profile_id} has no scores to learn from"

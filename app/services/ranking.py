@@ -16,6 +16,7 @@ from ..db.records import PredictorRecord
 from ..db.statuses import JobStatus
 from ..db.storage import Storage
 from ..errors import InvalidRequest
+from ..profiles import describe
 from ..schemas import RankedCandidate, RankIn, RankOut
 from . import predictor_training
 from .architectures import resolve_architectures
@@ -81,6 +82,7 @@ def rank(storage: Storage, settings: Settings, body: RankIn) -> RankOut:
         complete=bool(complete.all()),
         job_id=job_id,
         data_profile_id=profile.id,
+        data_profile=describe(profile.source, profile.config),
         ranking=ranking,
         predictor_id=None if predictor is None else predictor.id,
         note=None if predictor is None else _predictor_note(predictor),

@@ -13,16 +13,17 @@ from ..db.storage import Storage
 from ..errors import Conflict, InvalidRequest, NotFound
 from ..schemas import ItemError, ScoreJobIn, ScoreJobOut
 from .architectures import resolve_architectures
-from .data_profiles import resolve_profile
+from .data_profiles import profile_description, resolve_profile
 from .proxy_versions import proxy_versions
 
 
-def job_out(record: JobRecord) -> ScoreJobOut:
+def job_out(storage: Storage, record: JobRecord) -> ScoreJobOut:
     return ScoreJobOut(
         id=record.id,
         status=record.status,
         proxies=record.proxies,
         data_profile_id=record.data_profile_id,
+        data_profile=profile_description(storage, record.data_profile_id),
         init_seed=record.init_seed,
         total=sum(record.counts.values()),
         counts=record.counts,
@@ -71,13 +72,13 @@ def submit_score_job(
             storage.engine, *_job_inputs(storage, settings, body), idempotency_key, digest
         )
     _check_same_request(known, digest, idempotency_key)
-    return job_out(storage.get_job(known.id)), not known.created
+    return job_out(storage, storage.get_job(known.id)), not known.created
 
 
 def create_score_job(storage: Storage, settings: Settings, body: ScoreJobIn) -> ScoreJobOut:
     """A new job for the request (no idempotency key)."""
     job_id = queue.create_job(storage.engine, *_job_inputs(storage, settings, body))
-    return job_out(storage.get_job(job_id))
+    return job_out(storage, storage.get_job(job_id))
 
 
 def _job_inputs(
@@ -95,7 +96,7 @@ def get_score_job(storage: Storage, job_id: int) -> ScoreJobOut:
     record = storage.get_job(job_id)
     if record is None:
         raise NotFound("score job", job_id)
-    return job_out(record)
+    return job_out(storage, record)
 
 
 def cancel_score_job(storage: Storage, job_id: int) -> ScoreJobOut:

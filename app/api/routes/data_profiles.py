@@ -2,15 +2,15 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, File, Form, Query, UploadFile
 from pydantic import ConfigDict
 
 from ... import services
 from ...errors import NotFound
 from ...profiles import UploadSettings
-from ...schemas import DataProfileOut
+from ...schemas import DataProfileList, DataProfileOut
 from ..deps import ReadAccess, SettingsDep, StorageDep, WriteAccess
-from ..params import IdPath
+from ..params import IdPath, Offset
 
 router = APIRouter(prefix="/v1/data-profiles", tags=["data profiles"])
 
@@ -33,6 +33,16 @@ def upload_profile(
     blob = form.file.file.read(settings.max_upload_bytes + 1)
     options = UploadSettings(**form.model_dump(exclude={"file"}))
     return services.upload_profile(storage, settings, blob, options)
+
+
+@router.get("", response_model=DataProfileList, dependencies=[ReadAccess])
+def list_profiles(
+    storage: StorageDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Offset = 0,
+) -> DataProfileList:
+    """The data profiles, oldest first, each with its one-line description."""
+    return services.list_profiles(storage, limit, offset)
 
 
 @router.get("/{profile_id}", response_model=DataProfileOut, dependencies=[ReadAccess])

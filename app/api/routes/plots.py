@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from ... import plots, services
-from ..deps import ReadAccess, StorageDep
+from ..deps import ReadAccess, SettingsDep, StorageDep
 from ..params import BootstrapDep, Dataset, IdQuery, Metric, PopulationQueryDep, Seed, split_names
 
 router = APIRouter(prefix="/v1/plots", tags=["plots"])
@@ -41,6 +41,7 @@ def _image(content: bytes, fmt: str) -> Response:
 )
 def scatter_plot(
     storage: StorageDep,
+    settings: SettingsDep,
     dataset: Dataset,
     name: Annotated[str, Query(min_length=1, max_length=64, description="proxy or ensemble")],
     metric: Metric = "test_accuracy",
@@ -57,7 +58,7 @@ def scatter_plot(
         dataset=dataset,
         metric=metric,
         proxies=split_names(proxies),
-        profile_id=profile_id,
+        profile_id=services.analysis_profile(storage, settings, profile_id),
         seed=seed,
     )
     column = services.score_column(storage, query, name)

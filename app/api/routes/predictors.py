@@ -9,17 +9,19 @@ from fastapi import APIRouter, Query
 
 from ... import services
 from ...schemas import PredictorIn, PredictorList, PredictorOut
-from ..deps import ReadAccess, StorageDep, WriteAccess
+from ..deps import ReadAccess, SettingsDep, StorageDep, WriteAccess
 from ..params import IdPath
 
 router = APIRouter(prefix="/v1/predictors", tags=["predictors"])
 
 
 @router.post("", response_model=PredictorOut, status_code=202, dependencies=[WriteAccess])
-def create_predictor(body: PredictorIn, storage: StorageDep) -> PredictorOut:
+def create_predictor(
+    body: PredictorIn, storage: StorageDep, settings: SettingsDep
+) -> PredictorOut:
     """Queue the training of a predictor: the next version of this configuration, trained by
     a worker on the scores and accuracies stored then. Poll GET /v1/predictors/{id}."""
-    return services.create_predictor(storage, body)
+    return services.create_predictor(storage, settings, body)
 
 
 @router.get("", response_model=PredictorList, dependencies=[ReadAccess])

@@ -402,7 +402,9 @@ def test_the_request_hash_is_canonical() -> None:
     base = {"architectures": [1, 2], "proxies": ["params"]}
     digest = services.request_hash(ScoreJobIn(**base))
     assert len(digest) == 64
-    same = {"proxies": ["params"], "init_seed": 0, "data": {"source": "synthetic"}, **base}
+    same = {"proxies": ["params"], "init_seed": 0, "data": None, **base}
     assert services.request_hash(ScoreJobIn(**same)) == digest
-    for other in ({**base, "architectures": [2, 1]}, {**base, "init_seed": 1}):
+    # Naming the data is another request than leaving it to the server's default.
+    named = {**base, "data": {"source": "synthetic"}}
+    for other in ({**base, "architectures": [2, 1]}, {**base, "init_seed": 1}, named):
         assert services.request_hash(ScoreJobIn(**other)) != digest

@@ -95,16 +95,13 @@ def test_plots_render_svg_and_png(
         # The scatter's title shows the numbers of GET /v1/correlations.
         report = client.get("/v1/correlations?dataset=cifar10&bootstrap=0").json()
         storage = client.app.state.storage
+        query = services.PopulationQuery(dataset="cifar10", profile_id=report["data_profile_id"])
         for row in report["rows"]:
-            column = services.score_column(
-                storage, services.PopulationQuery(dataset="cifar10"), name=row["name"]
-            )
+            column = services.score_column(storage, query, name=row["name"])
             assert column.row.spearman == pytest.approx(row["spearman"])
             assert column.row.kendall_tau_b == pytest.approx(row["kendall_tau_b"])
             assert column.row.n == row["n"] == 12
-        assert services.score_column(
-            storage, services.PopulationQuery(dataset="cifar10"), name="synflow"
-        ).log_values
+        assert services.score_column(storage, query, name="synflow").log_values
 
         # Nothing to draw yet is a figure that says so, not an error.
         check_image(client.get("/v1/plots/scatter?dataset=imagenet&name=synflow"), "svg")
