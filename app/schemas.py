@@ -29,6 +29,15 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+class _Page(BaseModel):
+    """One page of a list: ``data``, how many match in all (``count``), and the ``limit``
+    and ``offset`` it was cut with."""
+
+    count: int
+    limit: int
+    offset: int
+
+
 class ArchitectureIn(_In):
     """An architecture spec in one of the search spaces."""
 
@@ -85,6 +94,10 @@ class ArchitectureOut(BaseModel):
     created: bool | None = Field(default=None, description="new in this request")
 
 
+class ArchitectureList(_Page):
+    data: list[ArchitectureOut]
+
+
 class ArchitectureBatchOut(BaseModel):
     items: list[ArchitectureOut]
     created: int = Field(description="architectures new in this request (distinct ids)")
@@ -104,9 +117,8 @@ class ScoreOut(BaseModel):
     device: str
 
 
-class ScoreList(BaseModel):
+class ScoreList(_Page):
     data: list[ScoreOut]
-    count: int
 
 
 class AccuracyIn(_In):
@@ -152,9 +164,8 @@ class AccuracyBatchOut(BaseModel):
     architecture_ids: list[int]
 
 
-class AccuracyList(BaseModel):
+class AccuracyList(_Page):
     data: list[AccuracyOut]
-    count: int
 
 
 class ArchitectureDetail(ArchitectureOut):
@@ -192,6 +203,10 @@ class ScoreJobOut(BaseModel):
     errors: list[ItemError]
 
 
+class ScoreJobList(_Page):
+    data: list[ScoreJobOut]
+
+
 class DataProfileOut(BaseModel):
     id: int
     key: str
@@ -200,9 +215,8 @@ class DataProfileOut(BaseModel):
     description: str = Field(description="what the profile is, in one line")
 
 
-class DataProfileList(BaseModel):
+class DataProfileList(_Page):
     data: list[DataProfileOut]
-    count: int
 
 
 class ConfigOut(BaseModel):
@@ -332,5 +346,5 @@ class PredictorOut(BaseModel):
     created_at: datetime | None
 
 
-class PredictorList(BaseModel):
+class PredictorList(_Page):
     data: list[PredictorOut]

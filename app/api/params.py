@@ -14,6 +14,7 @@ from .deps import SettingsDep, StorageDep
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 IdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 Offset = Annotated[int, Query(ge=0, le=MAX_INT64)]
+Limit = Annotated[int, Query(ge=1, le=1000)]
 
 Dataset = Annotated[str, Query(min_length=1, max_length=64)]
 Metric = Annotated[str, Query(min_length=1, max_length=64)]

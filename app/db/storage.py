@@ -13,9 +13,9 @@ Raises (every method):
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
-from sqlalchemy import Engine, and_, case, func, select, tuple_
+from sqlalchemy import Engine, case, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from .models import (
@@ -28,6 +28,7 @@ from .models import (
     ScoreJob,
     Worker,
 )
+from .pages import PagedReads
 from .queue import job_for_key
 from .records import (
     AccuracyRecord,
@@ -39,7 +40,6 @@ from .records import (
     PredictorRecord,
     ProfileRecord,
     ScoreRecord,
-    accuracy_record,
     architecture_record,
     job_proxy_versions,
     predictor_record,
@@ -52,7 +52,7 @@ from .statuses import PredictorStatus, job_status
 SCORE_SECONDS_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
-class Storage:
+class Storage(PagedReads):
     """The service's data, in domain terms. Thread-safe; one transaction per method."""
 
     def __init__(self, engine: Engine) -> None:
@@ -140,18 +140,6 @@ class Storage:
         """The id of the profile with content hash ``key``, if it exists."""
         with transaction(self.engine) as session:
             return session.scalar(select(DataProfile.id).where(DataProfile.key == key))
-
-    def list_profiles(self, limit: int, offset: int) -> tuple[list[ProfileRecord], int]:
-        """A page of the profiles, oldest first, without their uploaded bytes (``blob`` is
-        None), and how many exist."""
-        columns = (DataProfile.id, DataProfile.key, DataProfile.source, DataProfile.config)
-        with transaction(self.engine) as session:
-            total = session.scalar(select(func.count()).select_from(DataProfile))
-            rows = session.execute(
-                select(*columns).order_by(DataProfile.id).limit(limit).offset(offset)
-            )
-            page = [ProfileRecord(i, k, s, json.loads(c), None) for i, k, s, c in rows]
-            return page, int(total or 0)
 
     def get_profile(self, profile_id: int) -> ProfileRecord | None:
         with transaction(self.engine) as session:
@@ -262,23 +250,6 @@ class Storage:
                         result.setdefault(row.architecture_id, {})[row.proxy] = score_record(row)
         return result
 
-    def list_scores(
-        self,
-        *,
-        architecture_id: int | None = None,
-        proxy: str | None = None,
-        data_profile_id: int | None = None,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> tuple[list[ScoreRecord], int]:
-        """A page of scores matching the filters, and the total count."""
-        filters = {
-            Score.architecture_id: architecture_id,
-            Score.proxy: proxy,
-            Score.data_profile_id: data_profile_id,
-        }
-        return self._page(Score, filters, limit, offset, score_record)
-
     def score_counts_by_profile(self) -> dict[int, int]:
         """data profile id -> number of stored scores, for the profiles that have any."""
         with transaction(self.engine) as session:
@@ -351,43 +322,6 @@ class Storage:
                 created += len(result.all())
         return created
 
-    def list_accuracies(
-        self,
-        *,
-        architecture_id: int | None = None,
-        dataset: str | None = None,
-        metric: str | None = None,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> tuple[list[AccuracyRecord], int]:
-        """A page of accuracies matching the filters, and the total count."""
-        filters = {
-            Accuracy.architecture_id: architecture_id,
-            Accuracy.dataset: dataset,
-            Accuracy.metric: metric,
-        }
-        return self._page(Accuracy, filters, limit, offset, accuracy_record)
-
-    def _page(
-        self,
-        model: type[Score] | type[Accuracy],
-        filters: dict,
-        limit: int,
-        offset: int,
-        convert: Callable,
-    ) -> tuple[list, int]:
-        """Rows of ``model`` whose columns equal the non-None ``filters``, by id, and the
-        total count."""
-        where = and_(
-            True, *(column == value for column, value in filters.items() if value is not None)
-        )
-        with transaction(self.engine) as session:
-            total = session.scalar(select(func.count()).select_from(model).where(where))
-            rows = session.scalars(
-                select(model).where(where).order_by(model.id).limit(limit).offset(offset)
-            )
-            return [convert(row) for row in rows], int(total or 0)
-
     def accuracy_datasets(self) -> list[tuple[str, str, int]]:
         """(dataset, metric, architectures with a report) for every reported pair, the most
         reported first."""
@@ -446,24 +380,6 @@ class Storage:
         with transaction(self.engine) as session:
             row = session.get(Predictor, predictor_id)
             return None if row is None else predictor_record(row)
-
-    def list_predictors(
-        self, *, dataset: str | None = None, metric: str | None = None, limit: int = 100
-    ) -> list[PredictorRecord]:
-        """Predictors matching the filters, the newest first."""
-        conditions = []
-        if dataset is not None:
-            conditions.append(Predictor.dataset == dataset)
-        if metric is not None:
-            conditions.append(Predictor.metric == metric)
-        with transaction(self.engine) as session:
-            rows = session.scalars(
-                select(Predictor)
-                .where(and_(True, *conditions))
-                .order_by(Predictor.id.desc())
-                .limit(limit)
-            )
-            return [predictor_record(row) for row in rows]
 
     def latest_predictor(
         self,

@@ -14,7 +14,7 @@ re-exports what the routes, the worker and the tests call, as
 """
 
 from .accuracies import add_accuracies
-from .architectures import architecture_detail, register_architectures
+from .architectures import register_architectures
 from .correlations import correlations
 from .dashboard import DashboardView, dashboard
 from .data_profiles import (
@@ -25,7 +25,7 @@ from .data_profiles import (
     upload_profile,
 )
 from .figures import precision_curves, score_column
-from .listings import list_accuracies, list_scores
+from .listings import architecture_detail, list_accuracies, list_architectures, list_scores
 from .population import PopulationQuery
 from .predictors import create_predictor, get_predictor, list_predictors, train_predictor
 from .ranking import rank
@@ -34,6 +34,7 @@ from .score_jobs import (
     cancel_score_job,
     create_score_job,
     get_score_job,
+    list_score_jobs,
     request_hash,
     submit_score_job,
 )
@@ -53,8 +54,10 @@ __all__ = [
     "get_predictor",
     "get_score_job",
     "list_accuracies",
+    "list_architectures",
     "list_predictors",
     "list_profiles",
+    "list_score_jobs",
     "list_scores",
     "precision_curves",
     "profile_out",

@@ -12,13 +12,11 @@ from zero_cost import spaces
 from ..config import Settings
 from ..db.records import ArchitectureRecord, NewArchitecture
 from ..db.storage import Storage
-from ..errors import InvalidRequest, NotFound, TooLarge
+from ..errors import InvalidRequest, TooLarge
 from ..schemas import (
-    ArchitectureDetail,
     ArchitectureIn,
     ArchitectureOut,
 )
-from .listings import list_accuracies, list_scores
 
 
 def _space(name: str, settings: dict[str, int], field: str) -> tuple[spaces.SearchSpace, str]:
@@ -53,7 +51,7 @@ def _new_architecture(item: ArchitectureIn, field: str) -> NewArchitecture:
     )
 
 
-def _architecture_out(record: ArchitectureRecord, created: bool | None = None) -> ArchitectureOut:
+def architecture_out(record: ArchitectureRecord, created: bool | None = None) -> ArchitectureOut:
     return ArchitectureOut(
         id=record.id,
         space=record.space,
@@ -84,7 +82,7 @@ def register_architectures(
     new = [_new_architecture(item, f"{field}[{i}]") for i, item in enumerate(items)]
     results = storage.add_architectures(new)
     return [
-        _architecture_out(ArchitectureRecord(architecture_id, **asdict(n)), created)
+        architecture_out(ArchitectureRecord(architecture_id, **asdict(n)), created)
         for n, (architecture_id, created) in zip(new, results, strict=True)
     ]
 
@@ -111,14 +109,3 @@ def resolve_architectures(
                     f"{field}[{i}]",
                 )
     return [int(i) for i in ids if i is not None]
-
-
-def architecture_detail(storage: Storage, architecture_id: int) -> ArchitectureDetail:
-    record = storage.get_architectures([architecture_id]).get(architecture_id)
-    if record is None:
-        raise NotFound("architecture", architecture_id)
-    return ArchitectureDetail(
-        **_architecture_out(record).model_dump(exclude={"created"}),
-        scores=list_scores(storage, architecture_id=architecture_id, limit=10_000).data,
-        accuracies=list_accuracies(storage, architecture_id=architecture_id, limit=10_000).data,
-    )

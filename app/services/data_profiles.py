@@ -88,8 +88,10 @@ def profile_description(storage: Storage, profile_id: int) -> str:
 
 
 def list_profiles(storage: Storage, limit: int, offset: int) -> DataProfileList:
+    """The data profiles, oldest first."""
     records, count = storage.list_profiles(limit, offset)
-    return DataProfileList(data=[profile_out(r) for r in records], count=count)
+    data = [profile_out(r) for r in records]
+    return DataProfileList(data=data, count=count, limit=limit, offset=offset)
 
 
 def server_config(settings: Settings) -> ConfigOut:

@@ -1,31 +1,66 @@
-"""Stored scores and accuracies, filtered and paginated."""
+"""Stored architectures, scores and accuracies: one architecture with all of them, and
+lists filtered and paginated."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
 
 from ..db.storage import Storage
-from ..schemas import AccuracyList, AccuracyOut, ScoreList, ScoreOut
+from ..errors import NotFound
+from ..schemas import (
+    AccuracyList,
+    AccuracyOut,
+    ArchitectureDetail,
+    ArchitectureList,
+    ScoreList,
+    ScoreOut,
+)
+from .architectures import architecture_out
+
+
+def list_architectures(
+    storage: Storage,
+    *,
+    space: str | None = None,
+    canonical_key: str | None = None,
+    has_accuracy: bool | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> ArchitectureList:
+    """Architectures by id, of a space, of a function class, with or without an accuracy."""
+    records, count = storage.list_architectures(
+        space=space,
+        canonical_key=canonical_key,
+        has_accuracy=has_accuracy,
+        limit=limit,
+        offset=offset,
+    )
+    data = [architecture_out(r) for r in records]
+    return ArchitectureList(data=data, count=count, limit=limit, offset=offset)
 
 
 def list_scores(
     storage: Storage,
     *,
-    architecture_id: int | None = None,
+    architecture_ids: Sequence[int] | None = None,
     proxy: str | None = None,
     profile_id: int | None = None,
+    job_id: int | None = None,
     limit: int = 1000,
     offset: int = 0,
 ) -> ScoreList:
-    """The scores matching the filters (``count``: how many match in all)."""
+    """The scores matching every filter; ``job_id``: the scores that job asked for."""
     records, count = storage.list_scores(
-        architecture_id=architecture_id,
+        architecture_ids=architecture_ids,
         proxy=proxy,
         data_profile_id=profile_id,
+        job_id=job_id,
         limit=limit,
         offset=offset,
     )
-    return ScoreList(data=[ScoreOut(**asdict(r)) for r in records], count=count)
+    data = [ScoreOut(**asdict(r)) for r in records]
+    return ScoreList(data=data, count=count, limit=limit, offset=offset)
 
 
 def list_accuracies(
@@ -37,8 +72,22 @@ def list_accuracies(
     limit: int = 1000,
     offset: int = 0,
 ) -> AccuracyList:
-    """The accuracies matching the filters (``count``: how many match in all)."""
+    """The accuracies matching every filter."""
     records, count = storage.list_accuracies(
         architecture_id=architecture_id, dataset=dataset, metric=metric, limit=limit, offset=offset
     )
-    return AccuracyList(data=[AccuracyOut(**asdict(r)) for r in records], count=count)
+    data = [AccuracyOut(**asdict(r)) for r in records]
+    return AccuracyList(data=data, count=count, limit=limit, offset=offset)
+
+
+def architecture_detail(storage: Storage, architecture_id: int) -> ArchitectureDetail:
+    record = storage.get_architectures([architecture_id]).get(architecture_id)
+    if record is None:
+        raise NotFound("architecture", architecture_id)
+    return ArchitectureDetail(
+        **architecture_out(record).model_dump(exclude={"created"}),
+        scores=list_scores(storage, architecture_ids=[architecture_id], limit=10_000).data,
+        accuracies=list_accuracies(
+            storage, architecture_id=architecture_id, limit=10_000
+        ).data,
+    )

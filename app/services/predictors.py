@@ -85,10 +85,14 @@ def get_predictor(storage: Storage, predictor_id: int) -> PredictorOut:
 
 
 def list_predictors(
-    storage: Storage, dataset: str | None, metric: str | None, limit: int
+    storage: Storage, dataset: str | None, metric: str | None, limit: int, offset: int = 0
 ) -> PredictorList:
-    records = storage.list_predictors(dataset=dataset, metric=metric, limit=limit)
-    return PredictorList(data=[predictor_out(r) for r in records])
+    """Predictors of a dataset and metric, the newest first."""
+    records, count = storage.list_predictors(
+        dataset=dataset, metric=metric, limit=limit, offset=offset
+    )
+    data = [predictor_out(r) for r in records]
+    return PredictorList(data=data, count=count, limit=limit, offset=offset)
 
 
 def train_predictor(storage: Storage, predictor_id: int) -> TrainedPredictor:

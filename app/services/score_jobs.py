@@ -11,7 +11,7 @@ from ..db.records import JobRecord, KeyedJob
 from ..db.statuses import JobStatus
 from ..db.storage import Storage
 from ..errors import Conflict, InvalidRequest, NotFound
-from ..schemas import ItemError, ScoreJobIn, ScoreJobOut
+from ..schemas import ItemError, ScoreJobIn, ScoreJobList, ScoreJobOut
 from .architectures import resolve_architectures
 from .data_profiles import profile_description, resolve_profile
 from .proxy_versions import proxy_versions
@@ -29,6 +29,15 @@ def job_out(storage: Storage, record: JobRecord) -> ScoreJobOut:
         counts=record.counts,
         errors=[ItemError(**error) for error in record.errors],
     )
+
+
+def list_score_jobs(
+    storage: Storage, status: JobStatus | None, limit: int, offset: int
+) -> ScoreJobList:
+    """Score jobs, the newest first, of one status when given (item errors: see each job)."""
+    records, count = storage.list_jobs(status=status, limit=limit, offset=offset)
+    data = [job_out(storage, r) for r in records]
+    return ScoreJobList(data=data, count=count, limit=limit, offset=offset)
 
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"

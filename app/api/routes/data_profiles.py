@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import APIRouter, File, Form, Response, UploadFile
 from pydantic import ConfigDict
 
 from ... import services
@@ -10,7 +10,7 @@ from ...errors import NotFound
 from ...profiles import UploadSettings
 from ...schemas import DataProfileList, DataProfileOut
 from ..deps import ReadAccess, SettingsDep, StorageDep, WriteAccess
-from ..params import IdPath, Offset
+from ..params import IdPath, Limit, Offset
 
 router = APIRouter(prefix="/v1/data-profiles", tags=["data profiles"])
 
@@ -27,18 +27,23 @@ class UploadForm(UploadSettings):
 
 @router.post("", response_model=DataProfileOut, status_code=201, dependencies=[WriteAccess])
 def upload_profile(
-    storage: StorageDep, settings: SettingsDep, form: Annotated[UploadForm, Form()]
+    storage: StorageDep,
+    settings: SettingsDep,
+    form: Annotated[UploadForm, Form()],
+    response: Response,
 ) -> DataProfileOut:
     """Store an .npz (read without pickles) as a content-hashed data profile."""
     blob = form.file.file.read(settings.max_upload_bytes + 1)
     options = UploadSettings(**form.model_dump(exclude={"file"}))
-    return services.upload_profile(storage, settings, blob, options)
+    profile = services.upload_profile(storage, settings, blob, options)
+    response.headers["Location"] = f"{router.prefix}/{profile.id}"
+    return profile
 
 
 @router.get("", response_model=DataProfileList, dependencies=[ReadAccess])
 def list_profiles(
     storage: StorageDep,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Limit = 100,
     offset: Offset = 0,
 ) -> DataProfileList:
     """The data profiles, oldest first, each with its one-line description."""

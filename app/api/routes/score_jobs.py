@@ -2,12 +2,13 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Header, Query, Response
 
 from ... import services
-from ...schemas import ScoreJobIn, ScoreJobOut
+from ...db.statuses import JobStatus
+from ...schemas import ScoreJobIn, ScoreJobList, ScoreJobOut
 from ..deps import ReadAccess, SettingsDep, StorageDep, WriteAccess
-from ..params import IdPath
+from ..params import IdPath, Limit, Offset
 
 router = APIRouter(prefix="/v1/score-jobs", tags=["score jobs"])
 
@@ -37,7 +38,11 @@ IdempotencyKey = Annotated[
                 "Idempotent-Replayed": {
                     "description": "'true' when the job was created by an earlier request",
                     "schema": {"type": "string"},
-                }
+                },
+                "Location": {
+                    "description": "the job's URL",
+                    "schema": {"type": "string"},
+                },
             },
         },
         422: {"description": "invalid request, or the Idempotency-Key reused for another one"},
@@ -63,7 +68,19 @@ def create_score_job(
     job, replayed = services.submit_score_job(storage, settings, body, idempotency_key)
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
+    response.headers["Location"] = f"{router.prefix}/{job.id}"
     return job
+
+
+@router.get("", response_model=ScoreJobList, dependencies=[ReadAccess])
+def list_score_jobs(
+    storage: StorageDep,
+    status: Annotated[JobStatus | None, Query()] = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> ScoreJobList:
+    """Score jobs, the newest first, of one status when given."""
+    return services.list_score_jobs(storage, status, limit, offset)
 
 
 @router.get("/{job_id}", response_model=ScoreJobOut, dependencies=[ReadAccess])

@@ -6,8 +6,10 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
+from pydantic import Field
 
 from ... import services
+from ...fields import MAX_ID
 from ...schemas import ScoreList, ScoreOut
 from ..deps import ReadAccess, StorageDep
 from ..params import IdQuery, Offset
@@ -18,19 +20,24 @@ router = APIRouter(prefix="/v1/scores", tags=["scores"])
 @router.get("", response_model=ScoreList, dependencies=[ReadAccess])
 def list_scores(
     storage: StorageDep,
-    architecture_id: IdQuery = None,
+    architecture_id: Annotated[
+        list[Annotated[int, Field(ge=1, le=MAX_ID)]] | None,
+        Query(description="repeat for several: ?architecture_id=6&architecture_id=7"),
+    ] = None,
     proxy: str | None = None,
     profile_id: IdQuery = None,
+    job_id: Annotated[IdQuery, Query(description="the scores this job asked for")] = None,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
     offset: Offset = 0,
     format: Literal["json", "csv"] = "json",
 ) -> ScoreList | Response:
-    """Scores matching the filters; `format=csv` for a spreadsheet."""
+    """Scores matching every filter; `format=csv` for a spreadsheet."""
     scores = services.list_scores(
         storage,
-        architecture_id=architecture_id,
+        architecture_ids=architecture_id,
         proxy=proxy,
         profile_id=profile_id,
+        job_id=job_id,
         limit=limit,
         offset=offset,
     )

@@ -25,7 +25,7 @@ BEYOND_INT64 = 2**63  # 9223372036854775808: SQLite raised OverflowError (a text
         ("GET", f"/v1/predictors/{BEYOND_INT64}", None, "predictor_id"),
         ("GET", f"/v1/data-profiles/{BEYOND_INT64}", None, "profile_id"),
         ("GET", "/v1/scores?offset=99999999999999999999", None, "offset"),
-        ("GET", f"/v1/scores?architecture_id={HUGE}", None, "architecture_id"),
+        ("GET", f"/v1/scores?architecture_id={HUGE}", None, "architecture_id[0]"),
         ("GET", f"/v1/accuracies?architecture_id={HUGE}", None, "architecture_id"),
         ("GET", f"/v1/correlations?dataset=cifar10&profile_id={HUGE}", None, "profile_id"),
         ("GET", f"/v1/correlations?dataset=cifar10&seed={HUGE}", None, "seed"),

@@ -130,7 +130,7 @@ def test_whole_flow(migrated_url: str, shared_data: Path, serve: Serve) -> None:
             seen += [(s["architecture_id"], s["proxy"]) for s in page.json()["data"]]
         assert len(seen) == len(set(seen)) == 3 * n
         past_end = client.get("/v1/scores", params={"offset": 3 * n}).json()
-        assert past_end == {"data": [], "count": 3 * n}
+        assert past_end == {"data": [], "count": 3 * n, "limit": 1000, "offset": 3 * n}
         synflow = client.get("/v1/scores", params={"proxy": "synflow"}).json()
         assert synflow["count"] == n and {s["proxy"] for s in synflow["data"]} == {"synflow"}
         exported = client.get("/v1/scores", params={"format": "csv", "limit": 10})

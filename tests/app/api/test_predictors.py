@@ -168,5 +168,6 @@ def test_predictor_keys_and_validation(migrated_url: str, serve: Serve) -> None:
         check_error(answer, 422, "profile_required", "profile_id")
         answer = client.post("/v1/predictors", json={**body, "model": "x"}, headers=write)
         assert answer.status_code == 422, answer.text  # no model upload: unknown field
-        assert client.get("/v1/predictors", headers=read).json() == {"data": []}
+        empty = {"data": [], "count": 0, "limit": 100, "offset": 0}
+        assert client.get("/v1/predictors", headers=read).json() == empty
         check_error(client.get("/v1/predictors/1", headers=read), 404, "not_found")

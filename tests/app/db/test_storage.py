@@ -262,7 +262,7 @@ def test_list_scores_filters_and_pages(storage, nb201, cells, profile):
 
     page, total = storage.list_scores(proxy="params", limit=2, offset=4)
     assert total == 5 and len(page) == 1 and page[0].proxy == "params"
-    page, total = storage.list_scores(architecture_id=ids[2])
+    page, total = storage.list_scores(architecture_ids=[ids[2]])
     assert total == 2 and {s.proxy for s in page} == {"synflow", "params"}
     page, total = storage.list_scores(data_profile_id=profile.id + 1)
     assert (page, total) == ([], 0)

@@ -170,7 +170,7 @@ def test_a_poisoned_item_fails_at_once_and_the_others_succeed(
     assert [e["architecture_id"] for e in job.errors] == [ids[-1]]
     assert all(items[i][:2] == ("succeeded", 1) for i in ids[:3])
     assert storage.list_scores()[1] == 3 * 2
-    assert storage.list_scores(architecture_id=ids[-1])[1] == 0
+    assert storage.list_scores(architecture_ids=[ids[-1]])[1] == 0
 
 
 @pytest.mark.parametrize(
@@ -442,7 +442,7 @@ def test_an_item_of_a_killed_worker_is_finished_by_another(
     )
     status, attempts, _, owner = item_rows(sql, job_id)[architecture_id]
     assert (status, attempts, owner) == ("running", 1, a_id)  # killed mid-item
-    assert storage.list_scores(architecture_id=architecture_id)[1] == 0
+    assert storage.list_scores(architecture_ids=[architecture_id])[1] == 0
 
     b = spawn_worker(migrated_url, "worker_b", **environment)
 

@@ -1,0 +1,191 @@
+"""Paged reads: the lists the API serves, filtered and cut into pages, each with the total
+count of what matches (a mixin of ``Storage``; one transaction per method)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+
+from sqlalchemy import ColumnElement, Engine, and_, exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from .models import Accuracy, Architecture, DataProfile, JobItem, Predictor, Score, ScoreJob
+from .records import (
+    AccuracyRecord,
+    JobSummary,
+    PredictorRecord,
+    ProfileRecord,
+    ScoreRecord,
+    accuracy_record,
+    architecture_record,
+    job_proxy_versions,
+    predictor_record,
+    score_record,
+)
+from .session import transaction
+from .statuses import JobStatus, job_status
+
+Page = tuple[list, int]
+"""The records of one page, and how many match in all."""
+
+
+class PagedReads:
+    """The paged list reads of ``Storage``."""
+
+    engine: Engine
+
+    def list_architectures(
+        self,
+        *,
+        space: str | None = None,
+        canonical_key: str | None = None,
+        has_accuracy: bool | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Page:
+        """Architectures of a space, of a function class, with or without an accuracy."""
+        conditions = _equal({Architecture.space: space, Architecture.canonical_key: canonical_key})
+        if has_accuracy is not None:
+            reported = exists().where(Accuracy.architecture_id == Architecture.id)
+            conditions.append(reported if has_accuracy else ~reported)
+        return self._page(Architecture, conditions, limit, offset, architecture_record)
+
+    def list_profiles(self, limit: int, offset: int) -> tuple[list[ProfileRecord], int]:
+        """The profiles, oldest first, without their uploaded bytes (``blob`` is None)."""
+        columns = (DataProfile.id, DataProfile.key, DataProfile.source, DataProfile.config)
+        with transaction(self.engine) as session:
+            total = session.scalar(select(func.count()).select_from(DataProfile))
+            rows = session.execute(
+                select(*columns).order_by(DataProfile.id).limit(limit).offset(offset)
+            )
+            page = [ProfileRecord(i, k, s, json.loads(c), None) for i, k, s, c in rows]
+            return page, int(total or 0)
+
+    def list_jobs(
+        self, *, status: JobStatus | None = None, limit: int = 100, offset: int = 0
+    ) -> tuple[list[JobSummary], int]:
+        """Score jobs, the newest first, with item counts; of one status when given (a job's
+        status is derived from its items, so the filter is applied here, not in SQL)."""
+        with transaction(self.engine) as session:
+            jobs = list(session.scalars(select(ScoreJob).order_by(ScoreJob.id.desc())))
+            counts: dict[int, dict[str, int]] = {}
+            rows = session.execute(
+                select(JobItem.job_id, JobItem.status, func.count()).group_by(
+                    JobItem.job_id, JobItem.status
+                )
+            )
+            for job_id, item_status, count in rows:
+                counts.setdefault(job_id, {})[item_status] = int(count)
+        matching = [
+            job
+            for job in jobs
+            if status is None or job_status(counts.get(job.id, {}), job.cancelled) == status
+        ]
+        page = [
+            JobSummary(
+                job.id,
+                job_proxy_versions(job.proxies),
+                job.data_profile_id,
+                job.init_seed,
+                job.cancelled,
+                counts.get(job.id, {}),
+                created_at=job.created_at,
+            )
+            for job in matching[offset : offset + limit]
+        ]
+        return page, len(matching)
+
+    def list_scores(
+        self,
+        *,
+        architecture_ids: Sequence[int] | None = None,
+        proxy: str | None = None,
+        data_profile_id: int | None = None,
+        job_id: int | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[list[ScoreRecord], int]:
+        """Scores of some architectures, of a proxy, on a profile; with ``job_id``, the
+        scores that job asked for (its architectures, profile, seed and proxy versions)."""
+        conditions = _equal({Score.proxy: proxy, Score.data_profile_id: data_profile_id})
+        if architecture_ids is not None:
+            conditions.append(Score.architecture_id.in_(list(architecture_ids)))
+        if job_id is not None:
+            with transaction(self.engine) as session:
+                conditions += _job_scores(session, job_id)
+        return self._page(Score, conditions, limit, offset, score_record)
+
+    def list_accuracies(
+        self,
+        *,
+        architecture_id: int | None = None,
+        dataset: str | None = None,
+        metric: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[list[AccuracyRecord], int]:
+        """Accuracies of an architecture, of a dataset and metric."""
+        conditions = _equal(
+            {
+                Accuracy.architecture_id: architecture_id,
+                Accuracy.dataset: dataset,
+                Accuracy.metric: metric,
+            }
+        )
+        return self._page(Accuracy, conditions, limit, offset, accuracy_record)
+
+    def list_predictors(
+        self,
+        *,
+        dataset: str | None = None,
+        metric: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[list[PredictorRecord], int]:
+        """Predictors of a dataset and metric, the newest first."""
+        conditions = _equal({Predictor.dataset: dataset, Predictor.metric: metric})
+        return self._page(
+            Predictor, conditions, limit, offset, predictor_record, Predictor.id.desc()
+        )
+
+    def _page(
+        self,
+        model: type,
+        conditions: list[ColumnElement[bool]],
+        limit: int,
+        offset: int,
+        convert: Callable,
+        order: ColumnElement | None = None,
+    ) -> Page:
+        """Rows of ``model`` meeting every condition, by id (or ``order``), and how many."""
+        where = and_(True, *conditions)
+        with transaction(self.engine) as session:
+            total = session.scalar(select(func.count()).select_from(model).where(where))
+            rows = session.scalars(
+                select(model)
+                .where(where)
+                .order_by(model.id if order is None else order)
+                .limit(limit)
+                .offset(offset)
+            )
+            return [convert(row) for row in rows], int(total or 0)
+
+
+def _equal(filters: dict) -> list[ColumnElement[bool]]:
+    """``column == value`` for each filter that is not None."""
+    return [column == value for column, value in filters.items() if value is not None]
+
+
+def _job_scores(session: Session, job_id: int) -> list[ColumnElement[bool]]:
+    """The conditions that select the scores job ``job_id`` asked for (none if no such job:
+    then nothing matches)."""
+    job = session.get(ScoreJob, job_id)
+    if job is None:
+        return [Score.id.is_(None)]
+    pairs = job_proxy_versions(job.proxies)
+    return [
+        Score.architecture_id.in_(select(JobItem.architecture_id).where(JobItem.job_id == job_id)),
+        Score.data_profile_id == job.data_profile_id,
+        Score.seed == job.init_seed,
+        or_(*(and_(Score.proxy == name, Score.proxy_version == v) for name, v in pairs)),
+    ]
