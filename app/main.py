@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .api import errors
+from .api import errors, openapi
 from .api.routes import (
     accuracies,
     architectures,
@@ -144,6 +144,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.storage = Storage(make_engine(settings.database_url))
     app.state.migration_head = migrations.head_revision()
     errors.install(app)
+    openapi.install(app, settings)
     for module in (
         health,
         architectures,

@@ -29,6 +29,22 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+class FieldError(BaseModel):
+    field: str | None
+    message: str
+
+
+class ErrorOut(BaseModel):
+    """Every error answer: a stable machine-readable ``code``, a ``message`` for people that
+    names the field at fault, that ``field`` when there is one, and for a validation error
+    the first ``errors`` (up to 50)."""
+
+    code: str
+    message: str
+    field: str | None = None
+    errors: list[FieldError] | None = None
+
+
 class _Page(BaseModel):
     """One page of a list: ``data``, how many match in all (``count``), and the ``limit``
     and ``offset`` it was cut with."""

@@ -1,7 +1,7 @@
 """Liveness, readiness and Prometheus metrics."""
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import CollectorRegistry, GaugeMetricFamily, HistogramMetricFamily
 
@@ -72,7 +72,7 @@ class _StorageCollector:
         yield scores
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse)
 def prometheus_metrics(storage: StorageDep) -> Response:
     """Prometheus text format: queue depth, jobs by status, scores, worker heartbeats."""
     registry = CollectorRegistry()

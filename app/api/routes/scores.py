@@ -17,7 +17,15 @@ from ..params import IdQuery, Offset
 router = APIRouter(prefix="/v1/scores", tags=["scores"])
 
 
-@router.get("", response_model=ScoreList, dependencies=[ReadAccess])
+CSV_RESPONSE: dict = {
+    200: {
+        "content": {"text/csv": {"schema": {"type": "string"}}},
+        "description": "the scores; with `format=csv`, as CSV (total in `X-Total-Count`)",
+    }
+}
+
+
+@router.get("", response_model=ScoreList, dependencies=[ReadAccess], responses=CSV_RESPONSE)
 def list_scores(
     storage: StorageDep,
     architecture_id: Annotated[
