@@ -29,6 +29,10 @@ class Conflict(ServiceError):
     """The request conflicts with the state of the resource it names."""
 
 
+class Forbidden(ServiceError):
+    """The caller may not do what the request needs (a read-only key that would write)."""
+
+
 class NotFound(ServiceError):
     """The request names a resource that does not exist."""
 

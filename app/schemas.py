@@ -297,6 +297,11 @@ class CorrelationRow(BaseModel):
     spearman_ci: list[float | None]
     kendall_ci: list[float | None]
     pearson_ci: list[float | None]
+    note: str | None = Field(
+        default=None,
+        description="for the learned row: which predictor, and whether it is in fallback mode "
+        "(then it ranks by its fallback, not by a learned model)",
+    )
 
 
 class CorrelationsOut(BaseModel):

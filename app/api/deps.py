@@ -71,5 +71,11 @@ def require_write(request: Request, settings: SettingsDep) -> None:
         raise ApiError(403, "read_only_key", "this API key may only read")
 
 
+def may_write(request: Request, settings: SettingsDep) -> bool:
+    """Whether the caller may write (checks the key as ``require_read`` does)."""
+    return _role(request, settings) == "write"
+
+
 ReadAccess = Depends(require_read)
 WriteAccess = Depends(require_write)
+MayWrite = Annotated[bool, Depends(may_write)]

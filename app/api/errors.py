@@ -14,12 +14,12 @@ from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..db.session import DatabaseNotMigrated, DatabaseUnavailable
-from ..errors import Conflict, InvalidRequest, NotFound, ServiceError, TooLarge
+from ..errors import Conflict, Forbidden, InvalidRequest, NotFound, ServiceError, TooLarge
 from ..schemas import UNION_TAGS
 
 RETRY_AFTER_SECONDS = 5
 
-STATUS_OF = {InvalidRequest: 422, TooLarge: 413, NotFound: 404, Conflict: 409}
+STATUS_OF = {InvalidRequest: 422, TooLarge: 413, NotFound: 404, Conflict: 409, Forbidden: 403}
 """The HTTP status of each kind of domain error."""
 
 

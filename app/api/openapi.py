@@ -18,7 +18,7 @@ from fastapi.routing import APIRoute
 
 from ..config import Settings
 from ..schemas import ErrorOut, ItemLimit
-from .deps import require_read, require_write
+from .deps import may_write, require_read, require_write
 
 SECURITY_SCHEMES = {
     "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
@@ -32,7 +32,7 @@ SECURITY_SCHEMES = {
 ERROR_DESCRIPTIONS = {
     "400": "a body that cannot be parsed (not UTF-8 JSON, or a broken multipart upload)",
     "401": "no API key, or one that is not valid (missing_api_key, invalid_api_key)",
-    "403": "a read-only key on an operation that writes (read_only_key)",
+    "403": "a read-only key where the request must write (read_only_key)",
     "404": "no such resource (not_found)",
     "409": "the resource's state forbids it (job_finished)",
     "413": "request over a size limit (request_too_large, batch_too_large, upload_too_large)",
@@ -99,7 +99,7 @@ def _document(app: FastAPI, settings: Settings) -> dict:
                     "content": {"application/json": {"schema": {"type": "object"}}},
                 }
             operation["responses"] = dict(sorted(responses.items()))
-            if calls & {require_read, require_write}:
+            if calls & {require_read, require_write, may_write}:
                 operation["security"] = [{name: []} for name in SECURITY_SCHEMES]
     _upload_as_multipart(document)
     _limit_batches(schemas, settings.max_batch_items)
@@ -130,9 +130,9 @@ def _error_statuses(path: str, method: str, operation: dict, calls: set) -> list
     """The error statuses the operation can answer."""
     statuses = set() if path in NO_DATABASE else {"503"}
     parameters = {p["name"] for p in operation.get("parameters", [])}
-    if require_read in calls or require_write in calls:
+    if calls & {require_read, require_write, may_write}:
         statuses.add("401")
-    if require_write in calls:
+    if calls & {require_write, may_write}:
         statuses.add("403")
     if "{" in path or (path, method) in PROFILE_LOOKUPS:
         statuses.add("404")

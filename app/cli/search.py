@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 import typer
 from rich.table import Table
 
+from zero_cost.client import Client
+
 from ._common import (
     DEFAULT_DATA_FILE,
     CliError,
@@ -211,6 +213,7 @@ def search(
                     on_progress=update,
                 )
             seconds = time.perf_counter() - started
+        learned_note = _learned_note(client, dataset, metric) if ensemble == "learned" else None
     best = result.ranking[:top]
     if state.json:
         emit_json(
@@ -221,6 +224,7 @@ def search(
                 "stopped_early": result.stopped_early,
                 "seconds": seconds,
                 "best": [{"arch_str": c.spec, "score": c.score} for c in best],
+                "predictor": learned_note,
             }
         )
         return
@@ -236,8 +240,25 @@ def search(
         table.add_row(str(position), candidate.spec, format_number(candidate.score))
     console = stdout_console()
     console.print(table)
+    if learned_note:
+        console.print(learned_note)
     if result.stopped_early:
         console.print("stopped early: no new cell could be bred from the population")
+
+
+def _learned_note(client: Client, dataset: str, metric: str) -> str:
+    """What ranked with --ensemble learned: the newest trained predictor, said to be in
+    fallback mode when it is, or the log_rank ensemble when none was trained."""
+    trained = [
+        p for p in client.predictors(dataset=dataset, metric=metric) if p["status"] == "succeeded"
+    ]
+    if not trained:
+        return "no predictor could be trained (too few labels): ranked by log_rank"
+    newest = trained[0]
+    name = f"predictor {newest['id']} (version {newest['version']}, {newest['n_labels']} labels)"
+    if newest["mode"] == "fallback":
+        return f"{name} is in fallback mode, not a learned model: {newest['fallback_reason']}"
+    return f"ranked by learned {name}"
 
 
 def _read_accuracies(path: Path, column: str) -> dict[str, float]:

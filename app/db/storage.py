@@ -159,6 +159,10 @@ class Storage(PagedReads):
             job = session.get(ScoreJob, job_id)
             if job is None:
                 return None
+            # Counts first: on PostgreSQL each statement sees what was committed when it
+            # started, and an item's status and error change together, so errors read after
+            # counts include those of every item the counts show finished.
+            counts = self._item_counts(session, [job_id]).get(job_id, {})
             errors = [
                 {"architecture_id": a, "status": s, "attempts": n, "error": e}
                 for a, s, n, e in session.execute(
@@ -168,7 +172,6 @@ class Storage(PagedReads):
                     .limit(max_errors)
                 )
             ]
-            counts = self._item_counts(session, [job_id]).get(job_id, {})
             return JobRecord(
                 job.id,
                 job_proxy_versions(job.proxies),

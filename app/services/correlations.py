@@ -17,6 +17,7 @@ from .population import (
     population,
     score_columns,
 )
+from .predictors import predictor_note
 
 
 def correlations(storage: Storage, query: PopulationQuery, n_resamples: int) -> CorrelationsOut:
@@ -38,7 +39,8 @@ def correlations(storage: Storage, query: PopulationQuery, n_resamples: int) -> 
         # Out-of-fold predictions only: each made by a model that never saw that architecture.
         oof = [predictor.oof.get(a) for a in found.architecture_ids]
         values = np.array([math.nan if v is None else v for v in oof], dtype=float)
-        rows.append(correlation_row("learned", "learned", values, found.truth, n_resamples))
+        row = correlation_row("learned", "learned", values, found.truth, n_resamples)
+        rows.append(row.model_copy(update={"note": predictor_note(predictor)}))
     return CorrelationsOut(
         dataset=query.dataset,
         metric=query.metric,

@@ -45,6 +45,15 @@ def resolve_profile(
     return storage.get_or_create_profile(profile_key(config.source, values), config.source, values)
 
 
+def profile_exists(storage: Storage, settings: Settings, config: DataConfig | None) -> bool:
+    """Whether the profile a request's ``data`` names is stored (without creating it)."""
+    config = settings.default_data_config if config is None else config
+    if isinstance(config, UploadedData):
+        return storage.get_profile(config.profile_id) is not None
+    key = profile_key(config.source, config.model_dump(exclude={"source"}))
+    return storage.profile_id_for_key(key) is not None
+
+
 def analysis_profile(storage: Storage, settings: Settings, profile_id: int | None) -> int:
     """The profile an analysis (correlations, figures, a predictor) is over: ``profile_id``
     checked to exist; when None, the server's default data profile if it has scores, else

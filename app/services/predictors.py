@@ -122,3 +122,11 @@ def train_predictor(storage: Storage, predictor_id: int) -> TrainedPredictor:
     table = {name: values[keep] for name, values in found.table.items()}
     x = predictor_training.features(config.features, config.space, table, specs)
     return predictor_training.train(x, found.truth[keep], ids, config.min_labels, n_reported)
+
+
+def predictor_note(record: PredictorRecord) -> str:
+    """Which predictor ranks, in words, and whether it is in fallback mode."""
+    name = f"predictor {record.id} (version {record.version}, {record.n_labels} labels)"
+    if record.mode == "fallback":
+        return f"{name} is in fallback mode: {record.fallback_reason}"
+    return f"ranked by learned {name}"

@@ -15,22 +15,30 @@ from ..db import queue
 from ..db.records import PredictorRecord
 from ..db.statuses import JobStatus
 from ..db.storage import Storage
-from ..errors import InvalidRequest
+from ..errors import Forbidden, InvalidRequest
 from ..profiles import describe
 from ..schemas import RankedCandidate, RankIn, RankOut
 from . import predictor_training
 from .architectures import resolve_architectures
-from .data_profiles import resolve_profile
+from .data_profiles import profile_exists, resolve_profile
 from .population import LOG_OF_ZERO, combine, score_table
+from .predictors import predictor_note
 from .proxy_versions import proxy_versions
 
 PENDING = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
 
 
-def rank(storage: Storage, settings: Settings, body: RankIn) -> RankOut:
+def rank(storage: Storage, settings: Settings, body: RankIn, may_write: bool = True) -> RankOut:
     """Candidates ordered best-first by the ensemble of their proxy scores; the unscored
-    are queued (and, with ``wait``, waited for up to ``ZC_RANK_WAIT_SECONDS``)."""
+    are queued (and, with ``wait``, waited for up to ``ZC_RANK_WAIT_SECONDS``).
+
+    A caller that may not write (a read-only key) can rank architectures by id on a data
+    profile that exists, when every one has its scores; otherwise ``Forbidden`` says what
+    would have to be written.
+    """
     versions = proxy_versions(body.proxies)
+    if not may_write:
+        _check_nothing_to_store(storage, settings, body)
     refs = resolve_architectures(storage, settings, body.candidates, "candidates")
     ids = list(dict.fromkeys(refs))
     profile = resolve_profile(storage, settings, body.data)
@@ -46,6 +54,14 @@ def rank(storage: Storage, settings: Settings, body: RankIn) -> RankOut:
     job_id = None
     if not complete.all():
         unscored = [a for a, done in zip(ids, complete, strict=True) if not done]
+        if not may_write:
+            raise Forbidden(
+                "read_only_key",
+                f"candidates: {len(unscored)} of {len(ids)} have no stored scores of "
+                f"{', '.join(body.proxies)} on data profile {profile.id} (e.g. architecture "
+                f"{unscored[0]}); scoring them needs a key that may write",
+                "candidates",
+            )
         job_id = queue.create_job(storage.engine, unscored, versions, profile.id, body.init_seed)
         if body.wait:
             deadline = time.monotonic() + settings.rank_wait_seconds
@@ -85,8 +101,27 @@ def rank(storage: Storage, settings: Settings, body: RankIn) -> RankOut:
         data_profile=describe(profile.source, profile.config),
         ranking=ranking,
         predictor_id=None if predictor is None else predictor.id,
-        note=None if predictor is None else _predictor_note(predictor),
+        note=None if predictor is None else predictor_note(predictor),
     )
+
+
+def _check_nothing_to_store(storage: Storage, settings: Settings, body: RankIn) -> None:
+    """Refuse, naming the field, a rank that would store a spec or a data profile."""
+    for i, candidate in enumerate(body.candidates):
+        if not isinstance(candidate, int):
+            raise Forbidden(
+                "read_only_key",
+                f"candidates[{i}]: a spec is stored before it is ranked, which needs a key "
+                "that may write; a read-only key ranks stored architectures by id",
+                f"candidates[{i}]",
+            )
+    if not profile_exists(storage, settings, body.data):
+        raise Forbidden(
+            "read_only_key",
+            "data: nothing was scored on this data profile yet; scoring needs a key that "
+            "may write",
+            "data",
+        )
 
 
 def _rank_predictor(
@@ -136,10 +171,3 @@ def _predicted_scores(
     database = storage.engine.url.render_as_string(hide_password=True)
     model = predictor_training.load(database, record.id, lambda: storage.predictor_model(record.id))
     return model.predict(x)
-
-
-def _predictor_note(record: PredictorRecord) -> str:
-    name = f"predictor {record.id} (version {record.version}, {record.n_labels} labels)"
-    if record.mode == "fallback":
-        return f"{name} is in fallback mode: {record.fallback_reason}"
-    return f"ranked by learned {name}"

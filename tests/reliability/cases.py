@@ -931,7 +931,9 @@ def auth(workdir: Path) -> CaseResult:
 
 def write_endpoints() -> list[tuple[str, str]]:
     """(method, path) of every operation that changes state, from the application's own
-    OpenAPI schema (FastAPI nests included routers, so ``app.routes`` is not flat)."""
+    OpenAPI schema (FastAPI nests included routers, so ``app.routes`` is not flat).
+    POST /v1/rank is not one: a read-only key may rank what is stored and scored (only what
+    it would have to store or score is refused, tested in tests/app/api/test_edge_cases.py)."""
     from app.config import Settings
     from app.main import create_app
 
@@ -940,7 +942,7 @@ def write_endpoints() -> list[tuple[str, str]]:
         (method.upper(), path)
         for path, operations in app.openapi()["paths"].items()
         for method in operations
-        if method.upper() in {"POST", "PUT", "PATCH", "DELETE"}
+        if method.upper() in {"POST", "PUT", "PATCH", "DELETE"} and path != "/v1/rank"
     ]
     app.state.storage.engine.dispose()
     return sorted(found)

@@ -1,10 +1,13 @@
-"""Edge cases answered right: cancelling a finished job is a conflict, and a degenerate cell
-(no path from input to output) ranks with its real, worst scores; ``null`` in a ranking
-means only "not scored yet"."""
+"""Edge cases answered right: cancelling a finished job is a conflict; a degenerate cell
+(no path from input to output) ranks with its real, worst scores (``null`` in a ranking
+means only "not scored yet"); a read-only key ranks what is stored and scored."""
 
 from __future__ import annotations
 
 from api_support import SYNTHETIC, Serve, check_error, nb201_items, submit, wait_job
+
+KEYS = ["w1:write", "r1:read"]
+WRITE, READ = {"X-API-Key": "w1"}, {"X-API-Key": "r1"}
 
 CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|none~2|"
 ALL_NONE = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
@@ -52,3 +55,29 @@ def test_a_degenerate_cell_ranks_last_with_its_real_scores(migrated_url: str, se
             assert all(value is not None for value in worst["scores"].values()), worst
         (stored,) = client.get(f"/v1/scores?architecture_id={ids[1]}&proxy=synflow").json()["data"]
         assert stored["value"] == 0.0 and stored["status"] == "ok"
+
+
+def test_a_read_only_key_ranks_stored_scores_and_is_told_why_not_otherwise(
+    migrated_url: str, serve: Serve
+) -> None:
+    with serve(migrated_url, api_keys=KEYS) as client:
+        ids = submit(client, nb201_items([CELL, ALL_NONE]), headers=WRITE)
+        body = {"candidates": ids, "proxies": ["params"], "data": SYNTHETIC}
+        scored = client.post("/v1/rank", json={**body, "wait": True}, headers=WRITE).json()
+        assert scored["complete"]
+        ranked = client.post("/v1/rank", json=body, headers=READ)
+        assert ranked.status_code == 200, ranked.text
+        assert ranked.json()["ranking"] == scored["ranking"]
+        # Scores it would have to queue, a spec it would have to store, a new profile.
+        unscored = {**body, "proxies": ["flops"]}
+        error = check_error(
+            client.post("/v1/rank", json=unscored, headers=READ), 403, "read_only_key"
+        )
+        assert "2 of 2 have no stored scores of flops" in error["message"]
+        spec = {**body, "candidates": nb201_items([CELL])}
+        check_error(
+            client.post("/v1/rank", json=spec, headers=READ), 403, "read_only_key", "candidates[0]"
+        )
+        other = {**body, "data": {**SYNTHETIC, "seed": 9}}
+        check_error(client.post("/v1/rank", json=other, headers=READ), 403, "read_only_key", "data")
+        assert client.get("/v1/data-profiles", headers=READ).json()["count"] == 1

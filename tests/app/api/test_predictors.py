@@ -145,6 +145,7 @@ def test_predictor_round_trip(migrated_url: str, shared_data: Path, serve: Serve
         assert answer.status_code == 200, answer.text
         learned = [row for row in answer.json()["rows"] if row["name"] == "learned"]
         assert len(learned) == 1 and learned[0]["kind"] == "learned"
+        assert learned[0]["note"] == ranked["note"]  # which predictor, fallback or not
         assert learned[0]["n"] == early
         assert math.isclose(learned[0]["spearman"], trained["metrics"]["spearman"], abs_tol=1e-9)
 

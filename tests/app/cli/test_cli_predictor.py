@@ -74,6 +74,10 @@ def test_search_with_the_learned_predictor(server: str, shared_data: Path) -> No
         predictors = client.predictors("cifar10-search")
     assert predictors, "the search trained no predictor"
     assert {p["status"] for p in predictors} <= {"succeeded", "failed"}
+    # The output says what ranked: a learned model, or a predictor in fallback mode.
+    newest = next(p for p in predictors if p["status"] == "succeeded")
+    assert f"predictor {newest['id']} " in found["predictor"]
+    assert ("fallback mode" in found["predictor"]) == (newest["mode"] == "fallback")
 
 
 def test_search_learned_needs_dataset_and_accuracies(server: str) -> None:
