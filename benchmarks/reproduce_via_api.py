@@ -28,13 +28,9 @@ sys.path.insert(0, str(ROOT))
 
 from app.db.migrations import upgrade  # noqa: E402
 from app.demo import running_service  # noqa: E402
+from benchmarks.reproduce_nb201 import PROXIES, SHARED_DATA  # noqa: E402
 from zero_cost.client import Client  # noqa: E402
 
-SHARED_DATA = ROOT.parent / "shared" / "data"
-PROXIES = (
-    "synflow", "nwot", "jacob_cov", "snip", "grad_norm", "grasp", "fisher", "zico", "params",
-    "flops",
-)  # fmt: skip
 TOLERANCE = 0.002
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, Engine, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from .models import Accuracy, Architecture, DataProfile, JobItem, Predictor, Score, ScoreJob
+from .queue import item_counts
 from .records import (
     AccuracyRecord,
     JobSummary,
@@ -19,6 +20,7 @@ from .records import (
     accuracy_record,
     architecture_record,
     job_proxy_versions,
+    job_summary,
     predictor_record,
     score_record,
 )
@@ -65,35 +67,22 @@ class PagedReads:
         self, *, status: JobStatus | None = None, limit: int = 100, offset: int = 0
     ) -> tuple[list[JobSummary], int]:
         """Score jobs, the newest first, with item counts; of one status when given (a job's
-        status is derived from its items, so the filter is applied here, not in SQL)."""
+        status is derived from its items, so that filter is applied here, not in SQL)."""
+        newest_first = select(ScoreJob).order_by(ScoreJob.id.desc())
         with transaction(self.engine) as session:
-            jobs = list(session.scalars(select(ScoreJob).order_by(ScoreJob.id.desc())))
-            counts: dict[int, dict[str, int]] = {}
-            rows = session.execute(
-                select(JobItem.job_id, JobItem.status, func.count()).group_by(
-                    JobItem.job_id, JobItem.status
-                )
-            )
-            for job_id, item_status, count in rows:
-                counts.setdefault(job_id, {})[item_status] = int(count)
-        matching = [
-            job
-            for job in jobs
-            if status is None or job_status(counts.get(job.id, {}), job.cancelled) == status
-        ]
-        page = [
-            JobSummary(
-                job.id,
-                job_proxy_versions(job.proxies),
-                job.data_profile_id,
-                job.init_seed,
-                job.cancelled,
-                counts.get(job.id, {}),
-                created_at=job.created_at,
-            )
-            for job in matching[offset : offset + limit]
-        ]
-        return page, len(matching)
+            if status is None:
+                total = session.scalar(select(func.count()).select_from(ScoreJob))
+                jobs = list(session.scalars(newest_first.limit(limit).offset(offset)))
+                counts = item_counts(session, [job.id for job in jobs])
+                return [job_summary(job, counts.get(job.id, {})) for job in jobs], int(total)
+            counts = item_counts(session)
+            matching = [
+                job
+                for job in session.scalars(newest_first)
+                if job_status(counts.get(job.id, {}), job.cancelled) == status
+            ]
+        page = matching[offset : offset + limit]
+        return [job_summary(job, counts.get(job.id, {})) for job in page], len(matching)
 
     def list_scores(
         self,

@@ -136,6 +136,21 @@ def cancel_job(engine: Engine, job_id: int) -> JobStatus | None:
         return JobStatus.CANCELLED
 
 
+def item_counts(
+    session: Session, job_ids: Sequence[int] | None = None
+) -> dict[int, dict[str, int]]:
+    """job id -> its item counts by status, for ``job_ids`` (default: every job)."""
+    statement = select(JobItem.job_id, JobItem.status, func.count()).group_by(
+        JobItem.job_id, JobItem.status
+    )
+    if job_ids is not None:
+        statement = statement.where(JobItem.job_id.in_(list(job_ids)))
+    counts: dict[int, dict[str, int]] = {}
+    for job_id, status, count in session.execute(statement):
+        counts.setdefault(job_id, {})[status] = int(count)
+    return counts
+
+
 def _insert_job(
     session: Session,
     architecture_ids: Sequence[int],

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from .models import Accuracy, Architecture, DataProfile, Predictor, Score
+from .models import Accuracy, Architecture, DataProfile, Predictor, Score, ScoreJob
 from .statuses import FINISHED_ITEM_STATUSES, JobStatus, job_status
 
 
@@ -94,6 +94,18 @@ class JobRecord:
     @property
     def finished(self) -> int:
         return sum(self.counts.get(s, 0) for s in FINISHED_ITEM_STATUSES)
+
+
+def job_summary(row: ScoreJob, counts: dict[str, int]) -> JobSummary:
+    return JobSummary(
+        row.id,
+        job_proxy_versions(row.proxies),
+        row.data_profile_id,
+        row.init_seed,
+        row.cancelled,
+        counts,
+        created_at=row.created_at,
+    )
 
 
 def job_proxy_versions(stored: str) -> list[tuple[str, str]]:

@@ -29,12 +29,11 @@ from .models import (
     Worker,
 )
 from .pages import PagedReads
-from .queue import job_for_key
+from .queue import item_counts, job_for_key
 from .records import (
     AccuracyRecord,
     ArchitectureRecord,
     JobRecord,
-    JobSummary,
     KeyedJob,
     NewArchitecture,
     PredictorRecord,
@@ -77,9 +76,7 @@ class Storage(PagedReads):
                     dialect_insert(session, Architecture)
                     .values([i.__dict__ for i in chunk])
                     .on_conflict_do_nothing()
-                    .returning(
-                        Architecture.space, Architecture.settings, Architecture.identity_key
-                    )
+                    .returning(Architecture.space, Architecture.settings, Architecture.identity_key)
                 )
                 created.update(tuple(row) for row in session.execute(statement))
             ids = self._ids_by_key(session, list(unique))
@@ -162,7 +159,7 @@ class Storage(PagedReads):
             # Counts first: on PostgreSQL each statement sees what was committed when it
             # started, and an item's status and error change together, so errors read after
             # counts include those of every item the counts show finished.
-            counts = self._item_counts(session, [job_id]).get(job_id, {})
+            counts = item_counts(session, [job_id]).get(job_id, {})
             errors = [
                 {"architecture_id": a, "status": s, "attempts": n, "error": e}
                 for a, s, n, e in session.execute(
@@ -185,46 +182,13 @@ class Storage(PagedReads):
     def jobs_by_status(self) -> dict[str, int]:
         """Number of jobs in each status (for /metrics)."""
         with transaction(self.engine) as session:
-            per_job = self._item_counts(session)
+            per_job = item_counts(session)
             cancelled = set(session.scalars(select(ScoreJob.id).where(ScoreJob.cancelled)))
         totals: dict[str, int] = {}
         for job_id, counts in per_job.items():
             status = job_status(counts, job_id in cancelled)
             totals[status] = totals.get(status, 0) + 1
         return totals
-
-    def recent_jobs(self, limit: int = 10) -> list[JobSummary]:
-        """The ``limit`` newest jobs, newest first, with item counts by status."""
-        with transaction(self.engine) as session:
-            jobs = list(session.scalars(select(ScoreJob).order_by(ScoreJob.id.desc()).limit(limit)))
-            counts = self._item_counts(session, [job.id for job in jobs])
-            return [
-                JobSummary(
-                    job.id,
-                    job_proxy_versions(job.proxies),
-                    job.data_profile_id,
-                    job.init_seed,
-                    job.cancelled,
-                    counts.get(job.id, {}),
-                    created_at=job.created_at,
-                )
-                for job in jobs
-            ]
-
-    @staticmethod
-    def _item_counts(
-        session: Session, job_ids: Sequence[int] | None = None
-    ) -> dict[int, dict[str, int]]:
-        """job id -> its item counts by status, for ``job_ids`` (default: every job)."""
-        statement = select(JobItem.job_id, JobItem.status, func.count()).group_by(
-            JobItem.job_id, JobItem.status
-        )
-        if job_ids is not None:
-            statement = statement.where(JobItem.job_id.in_(job_ids))
-        counts: dict[int, dict[str, int]] = {}
-        for job_id, status, count in session.execute(statement):
-            counts.setdefault(job_id, {})[status] = int(count)
-        return counts
 
     # -- scores ----------------------------------------------------------------------------
 

@@ -80,7 +80,7 @@ def dashboard(
             {**w, "alive": w["seconds_since_heartbeat"] < settings.lease_seconds}
             for w in storage.workers()
         ],
-        jobs=storage.recent_jobs(10),
+        jobs=storage.list_jobs(limit=10)[0],
         datasets=datasets,
         profiles=[
             (pid, _profile_label(storage.get_profile(pid), pid), count)

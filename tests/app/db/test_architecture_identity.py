@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+from db_support import insert_legacy_rows
 from sqlalchemy import text
 
 from app.db import migrations
@@ -35,25 +36,16 @@ def test_0005_keeps_every_row_and_what_refers_to_it(database_url, nb201):
     try:
         migrations.upgrade(engine, "0004_proxy_versions_checks")
         with engine.begin() as connection:
-            connection.execute(
-                text(
-                    "INSERT INTO architectures (id, space, settings, canonical_key, spec,"
-                    " is_degenerate, params, flops) VALUES"
-                    " (7, 'nb201', :settings, :key, :spec, false, :params, 1),"
-                    " (8, 'graph', '{}', 'g', '{}', false, 1, 1)"
-                ),
+            insert_legacy_rows(
+                connection,
                 {
+                    "id": 7,
                     "settings": cell.settings,
                     "key": cell.canonical_key,
                     "spec": cell.spec,
                     "params": cell.params,
                 },
-            )
-            connection.execute(
-                text(
-                    "INSERT INTO data_profiles (id, key, source, config)"
-                    " VALUES (1, 'p', 's', '{}')"
-                )
+                {"id": 8, "space": "graph", "key": "g", "spec": "{}"},
             )
             connection.execute(
                 text(

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from db_support import insert_legacy_rows
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import NullPool
@@ -69,18 +70,7 @@ def test_idempotency_keys_migrate_up_and_down_keeping_the_jobs(database_url):
     try:
         migrations.upgrade(engine, "0002_predictors")
         with engine.begin() as connection:
-            connection.execute(
-                text(
-                    "INSERT INTO architectures (id, space, settings, canonical_key, spec,"
-                    " is_degenerate, params, flops) VALUES (1, 'nb201', '{}', 'k', '\"cell\"',"
-                    " false, 1, 1)"
-                )
-            )
-            connection.execute(
-                text(
-                    "INSERT INTO data_profiles (id, key, source, config) VALUES (1, 'p', 's', '{}')"
-                )
-            )
+            insert_legacy_rows(connection)
             connection.execute(
                 text(
                     "INSERT INTO score_jobs (proxies, data_profile_id, init_seed, cancelled)"

@@ -9,6 +9,7 @@ import re
 import typing
 
 import pytest
+from db_support import insert_legacy_rows
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
@@ -94,19 +95,7 @@ def test_0004_stores_each_jobs_proxy_versions_and_keeps_every_row(database_url):
     try:
         migrations.upgrade(engine, "0003_idempotency_keys")
         with engine.begin() as connection:
-            connection.execute(
-                text(
-                    "INSERT INTO architectures (id, space, settings, canonical_key, spec,"
-                    " is_degenerate, params, flops) VALUES (1, 'nb201', '{}', 'k', '\"cell\"',"
-                    " false, 1, 1)"
-                )
-            )
-            connection.execute(
-                text(
-                    "INSERT INTO data_profiles (id, key, source, config)"
-                    " VALUES (1, 'p', 's', '{}')"
-                )
-            )
+            insert_legacy_rows(connection)
             connection.execute(
                 text(
                     "INSERT INTO score_jobs (id, proxies, data_profile_id, init_seed, cancelled)"
