@@ -59,7 +59,7 @@ CIFAR100_STD: tuple[float, float, float] = (68.2, 65.4, 70.4)
 _MAX_SEED = 2**64 - 1  # the largest seed torch.Generator.manual_seed accepts
 
 # What np.load raises for files that are not .npz archives or hold pickled (object) arrays.
-_NPZ_READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile)
+_NPZ_READ_ERRORS = (OSError, ValueError, EOFError, NotImplementedError, zipfile.BadZipFile)
 
 CifarName = Literal["cifar10", "cifar100"]
 Split = Literal["train", "test"]

@@ -138,8 +138,14 @@ _NB201 = spaces.get("nb201")
 
 
 def canonical_key(spec: str) -> str:
-    """Equal for NB201 cells that compute the same function (as the service deduplicates)."""
+    """Equal for NB201 cells that compute the same function (their function class)."""
     return _NB201.canonical_key(_NB201.parse(spec))
+
+
+def cell_string(spec: str) -> str:
+    """The normalised cell string: one per NB201 cell (the key of a cell's own accuracy;
+    cells of one function class have their own)."""
+    return _NB201.parse(spec).arch_str
 
 
 def random_cell(rng: random.Random) -> str:
@@ -333,7 +339,7 @@ def learning_ranker(
 ) -> RankFn:
     """A ``rank`` function with the service's learned predictor (``ensemble="learned"``).
 
-    ``accuracies`` maps the canonical key of a cell (:func:`canonical_key`) to its true
+    ``accuracies`` maps each cell's normalised string (:func:`cell_string`) to its true
     accuracy, e.g. from a benchmark table. Every call scores the specs, reports the
     accuracies of those found in ``accuracies`` (once each, as ``dataset``/``metric``), and
     retrains the predictor whenever ``retrain_every`` proposals were ranked since the last
@@ -350,7 +356,7 @@ def learning_ranker(
             {"architecture": a.id, "dataset": dataset, "metric": metric, "value": value}
             for s, a in zip(specs, stored, strict=True)
             if a.id not in state["reported"]
-            and (value := accuracies.get(canonical_key(s))) is not None
+            and (value := accuracies.get(cell_string(s))) is not None
         ]
         if reports:
             client.add_accuracies(reports)

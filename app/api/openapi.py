@@ -52,7 +52,7 @@ PROFILE_LOOKUPS = {
     ("/v1/predictors", "post"),
 }
 # Operations that never touch the database.
-NO_DATABASE = {"/healthz", "/v1/config"}
+NO_DATABASE = {"/healthz"}
 
 
 def install(app: FastAPI, settings: Settings) -> None:

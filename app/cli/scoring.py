@@ -35,7 +35,7 @@ def submit(
     file: Annotated[Path, typer.Argument(help=".json, .jsonl or .csv file of specs.")],
     space: Annotated[str, typer.Option(help="Space of specs that do not name one.")] = "nb201",
 ) -> None:
-    """Store architectures in the service (deduplicated by canonical key).
+    """Store architectures in the service (one record per architecture).
 
     FILE is .json (a list of specs or of {space, spec, settings} objects), .jsonl (one per
     line) or .csv (column arch_str or spec, optional column space). Sent in batches of

@@ -262,12 +262,12 @@ def _learned_note(client: Client, dataset: str, metric: str) -> str:
 
 
 def _read_accuracies(path: Path, column: str) -> dict[str, float]:
-    """canonical key of each NB201 cell of a CSV (``arch_str`` column) -> its ``column``."""
+    """Each NB201 cell of a CSV (``arch_str`` column), normalised -> its ``column``."""
     from zero_cost import search as searching
 
     try:
         with open(path, newline="") as handle:
             rows = list(csv.DictReader(handle))
-        return {searching.canonical_key(r["arch_str"]): float(r[column]) for r in rows}
+        return {searching.cell_string(r["arch_str"]): float(r[column]) for r in rows}
     except (OSError, KeyError, ValueError) as error:
         raise CliError(f"{path}: cannot read arch_str and {column}: {error}") from None

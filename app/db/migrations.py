@@ -74,7 +74,10 @@ def _run(url_or_engine: str | Engine, action: str, revision: str) -> None:
 def _check_foreign_keys(connection: Connection) -> None:
     violations = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
     if violations:
-        raise RuntimeError(f"the migration broke {len(violations)} foreign keys: {violations[:5]}")
+        raise RuntimeError(
+            f"{len(violations)} rows break foreign keys after the migration (rows that broke "
+            f"them before it count too; fix those first): {violations[:5]}"
+        )
 
 
 def upgrade(url_or_engine: str | Engine, revision: str = "head") -> None:

@@ -1,5 +1,5 @@
 """Paged reads: the lists the API serves, filtered and cut into pages, each with the total
-count of what matches (a mixin of ``Storage``; one transaction per method)."""
+count of what matches (a mixin of ``Storage``)."""
 
 from __future__ import annotations
 
@@ -75,11 +75,13 @@ class PagedReads:
                 jobs = list(session.scalars(newest_first.limit(limit).offset(offset)))
                 counts = item_counts(session, [job.id for job in jobs])
                 return [job_summary(job, counts.get(job.id, {})) for job in jobs], int(total)
+            # Jobs first: on PostgreSQL each statement sees what was committed when it
+            # started, so counts read afterwards cover every job read (a job has its items
+            # from the transaction that created it).
+            jobs = list(session.scalars(newest_first))
             counts = item_counts(session)
             matching = [
-                job
-                for job in session.scalars(newest_first)
-                if job_status(counts.get(job.id, {}), job.cancelled) == status
+                job for job in jobs if job_status(counts.get(job.id, {}), job.cancelled) == status
             ]
         page = matching[offset : offset + limit]
         return [job_summary(job, counts.get(job.id, {})) for job in page], len(matching)

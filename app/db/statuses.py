@@ -1,8 +1,8 @@
 """The statuses of the queue, as ``StrEnum``s, and a job's status, derived from its items.
 
 The values are what the database holds (a CHECK constraint on each column, see
-``app.db.models``) and what the API shows. Only the queue (``app.db.queue``) moves a job
-item or a predictor from one status to another.
+``app.db.models``) and what the API shows. Only the queues (``app.db.queue`` for job items,
+``app.db.predictor_queue`` for predictors) move one from a status to another.
 """
 
 from __future__ import annotations

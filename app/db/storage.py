@@ -138,10 +138,16 @@ class Storage(PagedReads):
         with transaction(self.engine) as session:
             return session.scalar(select(DataProfile.id).where(DataProfile.key == key))
 
-    def get_profile(self, profile_id: int) -> ProfileRecord | None:
+    def get_profile(self, profile_id: int, blob: bool = True) -> ProfileRecord | None:
+        """The profile; without its uploaded bytes (``blob`` None) unless ``blob``."""
+        if blob:
+            with transaction(self.engine) as session:
+                row = session.get(DataProfile, profile_id)
+                return None if row is None else profile_record(row)
+        columns = (DataProfile.id, DataProfile.key, DataProfile.source, DataProfile.config)
         with transaction(self.engine) as session:
-            row = session.get(DataProfile, profile_id)
-            return None if row is None else profile_record(row)
+            found = session.execute(select(*columns).where(DataProfile.id == profile_id)).first()
+            return None if found is None else ProfileRecord(*found[:3], json.loads(found[3]), None)
 
     # -- jobs (created and cancelled by ``app.db.queue``) -----------------------------------
 

@@ -83,7 +83,7 @@ def dashboard(
         jobs=storage.list_jobs(limit=10)[0],
         datasets=datasets,
         profiles=[
-            (pid, _profile_label(storage.get_profile(pid), pid), count)
+            (pid, _profile_label(storage.get_profile(pid, blob=False), pid), count)
             for pid, count in counts.items()
         ],
         dataset=dataset,

@@ -29,7 +29,7 @@ def resolve_profile(
     data when the request names none."""
     config = settings.default_data_config if config is None else config
     if isinstance(config, UploadedData):
-        profile = storage.get_profile(config.profile_id)
+        profile = storage.get_profile(config.profile_id, blob=False)
         if profile is None or profile.source != "uploaded":
             raise InvalidRequest(
                 "unknown_profile",
@@ -45,13 +45,18 @@ def resolve_profile(
     return storage.get_or_create_profile(profile_key(config.source, values), config.source, values)
 
 
-def profile_exists(storage: Storage, settings: Settings, config: DataConfig | None) -> bool:
-    """Whether the profile a request's ``data`` names is stored (without creating it)."""
+def stored_profile_id(
+    storage: Storage, settings: Settings, config: DataConfig | None
+) -> int | None:
+    """The id of the stored profile a request's ``data`` names (the server's default when
+    None), or None when it is not stored; nothing is created."""
     config = settings.default_data_config if config is None else config
     if isinstance(config, UploadedData):
-        return storage.get_profile(config.profile_id) is not None
-    key = profile_key(config.source, config.model_dump(exclude={"source"}))
-    return storage.profile_id_for_key(key) is not None
+        found = storage.get_profile(config.profile_id, blob=False)
+        return None if found is None else found.id
+    return storage.profile_id_for_key(
+        profile_key(config.source, config.model_dump(exclude={"source"}))
+    )
 
 
 def analysis_profile(storage: Storage, settings: Settings, profile_id: int | None) -> int:
@@ -65,21 +70,18 @@ def analysis_profile(storage: Storage, settings: Settings, profile_id: int | Non
             candidates by id and description.
     """
     if profile_id is not None:
-        if storage.get_profile(profile_id) is None:
+        if storage.get_profile(profile_id, blob=False) is None:
             raise NotFound("data profile", profile_id)
         return profile_id
     candidates = storage.profiles_with_scores()
-    default = settings.default_data_config
-    default_id = storage.profile_id_for_key(
-        profile_key(default.source, default.model_dump(exclude={"source"}))
-    )
+    default_id = stored_profile_id(storage, settings, None)
     if default_id in candidates:
         return default_id
     if len(candidates) == 1:
         return candidates[0]
     listed = "; ".join(
         f"{p.id}: {describe(p.source, p.config)}"
-        for p in (storage.get_profile(c) for c in candidates)
+        for p in (storage.get_profile(c, blob=False) for c in candidates)
         if p is not None
     )
     raise InvalidRequest(
@@ -92,7 +94,7 @@ def analysis_profile(storage: Storage, settings: Settings, profile_id: int | Non
 
 def profile_description(storage: Storage, profile_id: int) -> str:
     """What the stored profile ``profile_id`` is, in one line."""
-    profile = storage.get_profile(profile_id)
+    profile = storage.get_profile(profile_id, blob=False)
     return f"#{profile_id}" if profile is None else describe(profile.source, profile.config)
 
 
@@ -103,11 +105,15 @@ def list_profiles(storage: Storage, limit: int, offset: int) -> DataProfileList:
     return DataProfileList(data=data, count=count, limit=limit, offset=offset)
 
 
-def server_config(settings: Settings) -> ConfigOut:
+def server_config(storage: Storage, settings: Settings) -> ConfigOut:
     default = settings.default_data_config
+    if isinstance(default, UploadedData):  # the upload's own settings describe it
+        description = profile_description(storage, default.profile_id)
+    else:
+        description = describe(default.source, default.model_dump())
     return ConfigOut(
         default_data=default.model_dump(),
-        default_data_description=describe(default.source, default.model_dump()),
+        default_data_description=description,
         max_batch_items=settings.max_batch_items,
         max_request_bytes=settings.max_request_bytes,
         max_upload_bytes=settings.max_upload_bytes,
@@ -155,8 +161,8 @@ def _check_expanded_sizes(blob: bytes, settings: Settings) -> None:
     try:
         with zipfile.ZipFile(io.BytesIO(blob)) as archive:
             members = archive.infolist()
-    except zipfile.BadZipFile:
-        return
+    except (zipfile.BadZipFile, ValueError, NotImplementedError, OSError, EOFError):
+        return  # not a zip archive this module can read: the loader says what is wrong
     largest = max(members, key=lambda member: member.file_size, default=None)
     if largest is not None and largest.file_size > settings.max_upload_array_bytes:
         raise TooLarge(

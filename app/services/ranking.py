@@ -20,7 +20,7 @@ from ..profiles import describe
 from ..schemas import RankedCandidate, RankIn, RankOut
 from . import predictor_training
 from .architectures import resolve_architectures
-from .data_profiles import profile_exists, resolve_profile
+from .data_profiles import resolve_profile, stored_profile_id
 from .population import LOG_OF_ZERO, combine, score_table
 from .predictors import predictor_note
 from .proxy_versions import proxy_versions
@@ -115,11 +115,11 @@ def _check_nothing_to_store(storage: Storage, settings: Settings, body: RankIn) 
                 "that may write; a read-only key ranks stored architectures by id",
                 f"candidates[{i}]",
             )
-    if not profile_exists(storage, settings, body.data):
+    if stored_profile_id(storage, settings, body.data) is None:
         raise Forbidden(
             "read_only_key",
-            "data: nothing was scored on this data profile yet; scoring needs a key that "
-            "may write",
+            "data: this data profile is not stored yet (nothing was scored on it); storing "
+            "and scoring it needs a key that may write",
             "data",
         )
 

@@ -52,7 +52,7 @@ def list_profiles(
 
 @router.get("/{profile_id}", response_model=DataProfileOut, dependencies=[ReadAccess])
 def get_profile(profile_id: IdPath, storage: StorageDep) -> DataProfileOut:
-    profile = storage.get_profile(profile_id)
+    profile = storage.get_profile(profile_id, blob=False)
     if profile is None:
         raise NotFound("data profile", profile_id)
     return services.profile_out(profile)

@@ -139,6 +139,17 @@ def test_an_npz_that_expands_past_the_limits_is_413(migrated_url: str, serve: Se
         assert "ZC_MAX_UPLOAD_EXPANDED_BYTES" in error["message"]
 
 
+def test_an_npz_of_an_unreadable_zip_version_is_422(migrated_url: str, serve: Serve) -> None:
+    """A zip whose central directory asks for a newer zip version: zipfile raises
+    NotImplementedError, which was a 500."""
+    blob = bytearray(_zeros_npz(1))
+    central = blob.index(b"PK\x01\x02")
+    blob[central + 6 : central + 8] = (176).to_bytes(2, "little")  # "version 17.6 needed"
+    with serve(migrated_url, embedded_worker=False) as client:
+        response = client.post("/v1/data-profiles", files={"file": ("v.npz", bytes(blob))})
+        check_error(response, 422, "invalid_upload", "file")
+
+
 @pytest.mark.parametrize(
     ("method", "path", "body"),
     [

@@ -5,6 +5,9 @@ correlation that names no profile uses the default or says which profiles to cho
 
 from __future__ import annotations
 
+import io
+
+import numpy as np
 import pytest
 from api_support import SHARED_DATA, SYNTHETIC, Serve, check_error, nb201_items, submit, wait_job
 
@@ -93,3 +96,29 @@ def test_correlations_name_the_candidates_when_the_default_has_no_scores(
         profiles = client.get("/v1/data-profiles").json()["data"]
         for profile in profiles:
             assert f"{profile['id']}: {profile['description']}" in error["message"]
+
+
+def test_an_uploaded_default_profile_is_used_and_described(
+    migrated_url: str, serve: Serve
+) -> None:
+    buffer = io.BytesIO()
+    x = np.random.default_rng(0).integers(0, 255, (40, 32, 32, 3), dtype=np.uint8)
+    np.savez(buffer, x_train=x, y_train=np.arange(40) % 10)
+    default = '{"source": "uploaded", "profile_id": 1}'
+    with serve(migrated_url, default_data=default, data_dir=None) as client:
+        form = {"batch_size": "8"}
+        uploaded = client.post(
+            "/v1/data-profiles", files={"file": ("d.npz", buffer.getvalue())}, data=form
+        )
+        assert uploaded.status_code == 201 and uploaded.json()["id"] == 1, uploaded.text
+        config = client.get("/v1/config").json()
+        assert config["default_data_description"] == uploaded.json()["description"]
+        assert "8 images of an uploaded .npz" in config["default_data_description"]
+        ids = submit(client, nb201_items(CELLS))
+        job = _score(client, ids)
+        assert job["data_profile_id"] == 1
+        reports = [{"architecture": a, "dataset": "c", "value": 50.0 + a} for a in ids]
+        assert client.post("/v1/accuracies", json={"items": reports}).status_code == 200
+        _score(client, ids, SYNTHETIC)  # another profile with scores: the default still wins
+        report = client.get("/v1/correlations?dataset=c&bootstrap=0").json()
+        assert report["data_profile_id"] == 1, report

@@ -72,12 +72,16 @@ def test_search_with_the_learned_predictor(server: str, shared_data: Path) -> No
     assert found["evaluated"] == 20 and found["best"]
     with Client(server) as client:
         predictors = client.predictors("cifar10-search")
-    assert predictors, "the search trained no predictor"
+    assert predictors, "the search queued no predictor training"
     assert {p["status"] for p in predictors} <= {"succeeded", "failed"}
-    # The output says what ranked: a learned model, or a predictor in fallback mode.
-    newest = next(p for p in predictors if p["status"] == "succeeded")
-    assert f"predictor {newest['id']} " in found["predictor"]
-    assert ("fallback mode" in found["predictor"]) == (newest["mode"] == "fallback")
+    # The output says what ranked: a learned model, a predictor in fallback mode, or (when
+    # too few of the random cells are reference cells with an accuracy) log_rank.
+    trained = [p for p in predictors if p["status"] == "succeeded"]
+    if not trained:
+        assert "no predictor could be trained" in found["predictor"]
+    else:
+        assert f"predictor {trained[0]['id']} " in found["predictor"]
+        assert ("fallback mode" in found["predictor"]) == (trained[0]["mode"] == "fallback")
 
 
 def test_search_learned_needs_dataset_and_accuracies(server: str) -> None:

@@ -109,16 +109,21 @@ def test_0004_stores_each_jobs_proxy_versions_and_keeps_every_row(database_url):
                     " VALUES (1, 1, 'failed', 3, 'boom'), (2, 1, 'queued', 0, NULL)"
                 )
             )
+            # Job 1's snip was scored at an older version: the job keeps naming it.
+            connection.execute(
+                text(
+                    "INSERT INTO scores (architecture_id, proxy, proxy_version, data_profile_id,"
+                    " seed, value, status, seconds, device)"
+                    " VALUES (1, 'snip', '0', 1, 0, 1.0, 'ok', 0.1, 'cpu')"
+                )
+            )
         migrations.upgrade(engine)
         with engine.connect() as connection:
             stored = dict(connection.execute(text("SELECT id, proxies FROM score_jobs")).all())
             items = connection.execute(
                 text("SELECT job_id, status, attempts, error FROM job_items ORDER BY job_id")
             ).all()
-        assert json.loads(stored[1]) == [
-            ["snip", proxies.get("snip").version],
-            ["synflow", proxies.get("synflow").version],
-        ]
+        assert json.loads(stored[1]) == [["snip", "0"], ["synflow", proxies.get("synflow").version]]
         assert json.loads(stored[2]) == [["retired_proxy", "unregistered"]]
         assert items == [(1, "failed", 3, "boom"), (2, "queued", 0, None)]
 
