@@ -3,7 +3,6 @@ count of what matches (a mixin of ``Storage``)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 
 from sqlalchemy import ColumnElement, Engine, and_, exists, func, or_, select
@@ -12,6 +11,7 @@ from sqlalchemy.orm import Session
 from .models import Accuracy, Architecture, DataProfile, JobItem, Predictor, Score, ScoreJob
 from .queue import item_counts
 from .records import (
+    PROFILE_COLUMNS_WITHOUT_BLOB,
     AccuracyRecord,
     JobSummary,
     PredictorRecord,
@@ -22,6 +22,7 @@ from .records import (
     job_proxy_versions,
     job_summary,
     predictor_record,
+    profile_without_blob,
     score_record,
 )
 from .session import transaction
@@ -54,14 +55,15 @@ class PagedReads:
 
     def list_profiles(self, limit: int, offset: int) -> tuple[list[ProfileRecord], int]:
         """The profiles, oldest first, without their uploaded bytes (``blob`` is None)."""
-        columns = (DataProfile.id, DataProfile.key, DataProfile.source, DataProfile.config)
         with transaction(self.engine) as session:
             total = session.scalar(select(func.count()).select_from(DataProfile))
             rows = session.execute(
-                select(*columns).order_by(DataProfile.id).limit(limit).offset(offset)
+                select(*PROFILE_COLUMNS_WITHOUT_BLOB)
+                .order_by(DataProfile.id)
+                .limit(limit)
+                .offset(offset)
             )
-            page = [ProfileRecord(i, k, s, json.loads(c), None) for i, k, s, c in rows]
-            return page, int(total or 0)
+            return [profile_without_blob(row) for row in rows], int(total or 0)
 
     def list_jobs(
         self, *, status: JobStatus | None = None, limit: int = 100, offset: int = 0

@@ -233,6 +233,21 @@ def profile_record(row: DataProfile) -> ProfileRecord:
     return ProfileRecord(row.id, row.key, row.source, json.loads(row.config), row.blob)
 
 
+PROFILE_COLUMNS_WITHOUT_BLOB = (
+    DataProfile.id,
+    DataProfile.key,
+    DataProfile.source,
+    DataProfile.config,
+)
+"""Select these, and make records with ``profile_without_blob``, to leave uploads unread."""
+
+
+def profile_without_blob(row: tuple) -> ProfileRecord:
+    """A profile from a row of ``PROFILE_COLUMNS_WITHOUT_BLOB`` (``blob`` None)."""
+    profile_id, key, source, config = row
+    return ProfileRecord(profile_id, key, source, json.loads(config), None)
+
+
 @dataclass(frozen=True)
 class ItemInputs:
     """What a worker needs to score a job item: the (proxy, version) pairs of its job that

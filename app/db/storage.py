@@ -31,6 +31,7 @@ from .models import (
 from .pages import PagedReads
 from .queue import item_counts, job_for_key
 from .records import (
+    PROFILE_COLUMNS_WITHOUT_BLOB,
     AccuracyRecord,
     ArchitectureRecord,
     JobRecord,
@@ -43,6 +44,7 @@ from .records import (
     job_proxy_versions,
     predictor_record,
     profile_record,
+    profile_without_blob,
     score_record,
 )
 from .session import chunks, db_epoch, dialect_insert, transaction
@@ -144,10 +146,11 @@ class Storage(PagedReads):
             with transaction(self.engine) as session:
                 row = session.get(DataProfile, profile_id)
                 return None if row is None else profile_record(row)
-        columns = (DataProfile.id, DataProfile.key, DataProfile.source, DataProfile.config)
         with transaction(self.engine) as session:
-            found = session.execute(select(*columns).where(DataProfile.id == profile_id)).first()
-            return None if found is None else ProfileRecord(*found[:3], json.loads(found[3]), None)
+            found = session.execute(
+                select(*PROFILE_COLUMNS_WITHOUT_BLOB).where(DataProfile.id == profile_id)
+            ).first()
+            return None if found is None else profile_without_blob(found)
 
     # -- jobs (created and cancelled by ``app.db.queue``) -----------------------------------
 
