@@ -163,7 +163,7 @@ def run(args: argparse.Namespace) -> None:
                 for a, c in zip(ids, cells, strict=True)
             )
             report = client.correlations(
-                "cifar10", proxies=PROXIES, profile_id=job.data_profile_id
+                "cifar10", proxies=PROXIES, data_profile_id=job.data_profile_id
             )
             table = Table(title=f"Rank correlation with CIFAR-10 test accuracy ({accuracies})")
             for column in ("score", "n", "Spearman rho [95% CI]", "Kendall tau", "top-10% prec."):

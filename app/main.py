@@ -15,6 +15,8 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+import zero_cost
+
 from .api import errors, openapi
 from .api.routes import (
     accuracies,
@@ -133,7 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(
         title="zero-cost",
-        version="0.1.0",
+        version=zero_cost.__version__,
         description="Training-free NAS scoring: zero-cost proxies as a service.",
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,

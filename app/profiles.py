@@ -11,13 +11,14 @@ import hashlib
 import io
 import json
 from pathlib import Path
-from typing import Annotated, Literal, get_args
+from typing import Annotated, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from zero_cost import data
 
 from .fields import Id, Seed
+from .renames import AcceptsRenamed
 
 BatchSize = Annotated[int, Field(ge=1, le=4096)]
 PerClass = Annotated[int | None, Field(ge=1, le=4096)]
@@ -72,11 +73,13 @@ class CifarData(_Config):
     per_class: PerClass = None
 
 
-class UploadedData(_Config):
+class UploadedData(_Config, AcceptsRenamed):
     """A profile created earlier with POST /v1/data-profiles."""
 
+    RENAMED: ClassVar[dict[str, str]] = {"profile_id": "data_profile_id"}
+
     source: Literal["uploaded"] = "uploaded"
-    profile_id: Id
+    data_profile_id: Id
 
 
 DataConfig = Annotated[

@@ -4,7 +4,7 @@ services and the CLI."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -14,17 +14,19 @@ from pydantic import (
     JsonValue,
     Tag,
     ValidationInfo,
+    computed_field,
     field_validator,
 )
 
 from .fields import Id, Seed
 from .profiles import DATA_SOURCES, DataConfig
+from .renames import DEPRECATED, AcceptsRenamed, deprecation_note
 
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 ItemLimit = 100_000  # hard cap for parsing; the configured batch limit answers 413 below it
 
 
-class _In(BaseModel):
+class _In(AcceptsRenamed):
     # Strict: a JSON string is never taken for a number ("value": "90" is a 422).
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -124,13 +126,18 @@ class ScoreOut(BaseModel):
     proxy: str
     proxy_version: str
     data_profile_id: int
-    seed: int
+    init_seed: int
     value: float | None
     log_value: float | None
     status: str
     error: str | None
     seconds: float
     device: str
+
+    @computed_field(description=deprecation_note("init_seed"), json_schema_extra=DEPRECATED)
+    @property
+    def seed(self) -> int:
+        return self.init_seed
 
 
 class ScoreList(_Page):
@@ -250,7 +257,9 @@ class ConfigOut(BaseModel):
 
 
 class RankIn(_In):
-    candidates: Annotated[list[ArchitectureRef], Field(min_length=1, max_length=ItemLimit)]
+    RENAMED: ClassVar[dict[str, str]] = {"candidates": "architectures"}
+
+    architectures: Annotated[list[ArchitectureRef], Field(min_length=1, max_length=ItemLimit)]
     proxies: Annotated[list[Name], Field(min_length=1, max_length=32)]
     ensemble: Literal["vote", "mean_rank", "log_rank", "learned"] = Field(
         default="log_rank",
@@ -309,17 +318,24 @@ class CorrelationsOut(BaseModel):
     metric: str
     data_profile_id: int
     data_profile: str = Field(description="what the data profile is, in one line")
-    seed: int
+    init_seed: int
     n_architectures: int
     rows: list[CorrelationRow]
+
+    @computed_field(description=deprecation_note("init_seed"), json_schema_extra=DEPRECATED)
+    @property
+    def seed(self) -> int:
+        return self.init_seed
 
 
 class PredictorIn(_In):
     """Train a learned predictor (a new version of its configuration)."""
 
+    RENAMED: ClassVar[dict[str, str]] = {"profile_id": "data_profile_id"}
+
     dataset: Name
     metric: Name = "test_accuracy"
-    profile_id: Id | None = Field(
+    data_profile_id: Id | None = Field(
         default=None,
         description="data profile of the scores; default: the server's default data profile "
         "when it has scores, else the only profile with scores",

@@ -167,7 +167,7 @@ def prescore(client: httpx.Client, count: int) -> list[int]:
 
 
 def bench_rank(client: httpx.Client, ids: list[int], requests: int, warmup: int = 5) -> bool:
-    body = {"candidates": ids, "proxies": PROXIES, "data": DATA}
+    body = {"architectures": ids, "proxies": PROXIES, "data": DATA}
     for _ in range(warmup):
         client.post("/v1/rank", json=body).raise_for_status()
     latencies = []

@@ -6,6 +6,6 @@ zero-cost proxies. Importable without any web or database dependency.
 
 from .engine import ScoreResult, score
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = ["ScoreResult", "score"]

@@ -227,12 +227,12 @@ class Client:
             time.sleep(poll_seconds)
 
     def scores(self, **filters: Any) -> list[dict]:
-        """Stored scores (filters: architecture_id, proxy, profile_id, limit, offset)."""
+        """Stored scores (filters: architecture_id, proxy, data_profile_id, limit, offset)."""
         return self.request("GET", "/v1/scores", params=filters).json()["data"]
 
     def rank(
         self,
-        candidates: Sequence[Architecture],
+        architectures: Sequence[Architecture],
         proxies: Sequence[str],
         *,
         ensemble: str = "log_rank",
@@ -250,7 +250,7 @@ class Client:
         and asks again). Without it, unscored candidates come last with ``rank`` None.
         """
         body: dict[str, Any] = {
-            "candidates": list(candidates),
+            "architectures": list(architectures),
             "proxies": list(proxies),
             "ensemble": ensemble,
             "init_seed": init_seed,
@@ -283,17 +283,16 @@ class Client:
         *,
         proxies: Sequence[str] | None = None,
         ensembles: Sequence[str] | None = None,
-        profile_id: int | None = None,
+        data_profile_id: int | None = None,
         bootstrap: int = 1000,
     ) -> dict:
-        """How well each proxy and ensemble ranks the reported accuracies."""
+        """How well each proxy and ensemble ranks the reported accuracies. Proxies and
+        ensembles as for the figures: None means all, an empty list none."""
         params: dict[str, Any] = {"dataset": dataset, "metric": metric, "bootstrap": bootstrap}
-        if proxies:
-            params["proxies"] = ",".join(proxies)
-        if ensembles:
-            params["ensembles"] = ",".join(ensembles)
-        if profile_id is not None:
-            params["profile_id"] = profile_id
+        params.update(_names_param("proxies", proxies))
+        params.update(_names_param("ensembles", ensembles))
+        if data_profile_id is not None:
+            params["data_profile_id"] = data_profile_id
         return self.request("GET", "/v1/correlations", params=params).json()
 
     # -- figures -------------------------------------------------------------------------------
@@ -306,13 +305,13 @@ class Client:
         *,
         proxies: Sequence[str] | None = None,
         ensembles: Sequence[str] | None = None,
-        profile_id: int | None = None,
+        data_profile_id: int | None = None,
         bootstrap: int = 1000,
         fmt: FigureFormat = "svg",
     ) -> bytes:
         """The figure of ``correlations``: Spearman's rho and Kendall's tau-b with bootstrap
         95% intervals, a bar per proxy and ensemble; the bytes of an SVG or PNG file."""
-        params = _figure_params(dataset, metric, proxies, profile_id, fmt)
+        params = _figure_params(dataset, metric, proxies, data_profile_id, fmt)
         params |= _names_param("ensembles", ensembles) | {"bootstrap": bootstrap}
         return self.request("GET", "/v1/plots/correlations", params=params).content
 
@@ -323,14 +322,14 @@ class Client:
         metric: str = "test_accuracy",
         *,
         proxies: Sequence[str] | None = None,
-        profile_id: int | None = None,
+        data_profile_id: int | None = None,
         scale: Literal["value", "rank"] = "value",
         fmt: FigureFormat = "svg",
     ) -> bytes:
         """One proxy's or ensemble's (``name``) score per architecture against its accuracy;
         ``scale="rank"`` plots score ranks. For an ensemble, ``proxies`` are its members.
         The bytes of an SVG or PNG file."""
-        params = _figure_params(dataset, metric, proxies, profile_id, fmt)
+        params = _figure_params(dataset, metric, proxies, data_profile_id, fmt)
         params |= {"name": name, "scale": scale}
         return self.request("GET", "/v1/plots/scatter", params=params).content
 
@@ -341,12 +340,12 @@ class Client:
         *,
         proxies: Sequence[str] | None = None,
         ensembles: Sequence[str] | None = None,
-        profile_id: int | None = None,
+        data_profile_id: int | None = None,
         fmt: FigureFormat = "svg",
     ) -> bytes:
         """Precision@k curves, k from 1% to 50%: the share of the true top k% that each proxy
         and ensemble puts in its own top k%. The bytes of an SVG or PNG file."""
-        params = _figure_params(dataset, metric, proxies, profile_id, fmt)
+        params = _figure_params(dataset, metric, proxies, data_profile_id, fmt)
         params |= _names_param("ensembles", ensembles)
         return self.request("GET", "/v1/plots/precision", params=params).content
 
@@ -359,7 +358,7 @@ class Client:
         *,
         proxies: Sequence[str] | None = None,
         features: str = "proxies+encoding",
-        profile_id: int | None = None,
+        data_profile_id: int | None = None,
         init_seed: int = 0,
         min_labels: int = 20,
         space: str = "nb201",
@@ -379,8 +378,8 @@ class Client:
         }
         if proxies:
             body["proxies"] = list(proxies)
-        if profile_id is not None:
-            body["profile_id"] = profile_id
+        if data_profile_id is not None:
+            body["data_profile_id"] = data_profile_id
         predictor = self.request("POST", "/v1/predictors", json=body).json()
         deadline = None if timeout is None else time.monotonic() + timeout
         while wait and predictor["status"] in {"queued", "running"}:
@@ -409,13 +408,13 @@ def _figure_params(
     dataset: str,
     metric: str,
     proxies: Sequence[str] | None,
-    profile_id: int | None,
+    data_profile_id: int | None,
     fmt: FigureFormat,
 ) -> dict[str, Any]:
     """The query parameters that every figure takes."""
     params: dict[str, Any] = {"dataset": dataset, "metric": metric, "format": fmt}
-    if profile_id is not None:
-        params["profile_id"] = profile_id
+    if data_profile_id is not None:
+        params["data_profile_id"] = data_profile_id
     return params | _names_param("proxies", proxies)
 
 

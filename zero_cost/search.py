@@ -68,7 +68,7 @@ class ScoringClient(Protocol):
 
     def rank(
         self,
-        candidates: Sequence[int],
+        architectures: Sequence[int],
         proxies: Sequence[str],
         *,
         ensemble: str = "log_rank",
@@ -87,7 +87,7 @@ class ScoringClient(Protocol):
         metric: str = "test_accuracy",
         *,
         proxies: Sequence[str] | None = None,
-        profile_id: int | None = None,
+        data_profile_id: int | None = None,
         init_seed: int = 0,
         min_labels: int = 20,
         space: str = "nb201",
@@ -368,7 +368,7 @@ def learning_ranker(
                 dataset,
                 metric,
                 proxies=proxies,
-                profile_id=job.data_profile_id,
+                data_profile_id=job.data_profile_id,
                 init_seed=init_seed,
                 min_labels=min_labels,
                 space=space,

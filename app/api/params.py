@@ -1,13 +1,16 @@
 """Path and query parameters declared alike across routes: ids, seeds and offsets within
-the ranges of ``app.fields``, and the population that /v1/correlations and the /v1/plots
-figures analyse."""
+the ranges of ``app.fields``, the renamed parameters (``data_profile_id``, ``init_seed``)
+with their deprecated old names (``profile_id``, ``seed``; see ``app.renames``), and the
+population that /v1/correlations and the /v1/plots figures analyse."""
 
 from typing import Annotated
 
 from fastapi import Depends, Path, Query
 
 from .. import services
+from ..errors import InvalidRequest
 from ..fields import MAX_ID, MAX_INT64
+from ..renames import deprecation_note
 from ..services import PopulationQuery
 from .deps import SettingsDep, StorageDep
 
@@ -23,6 +26,47 @@ Seed = Annotated[int, Query(ge=0, le=MAX_INT64)]
 Bootstrap = Annotated[int, Query(ge=0, le=10_000, description="resamples for CIs")]
 
 
+def _one_of(new: str, value: int | None, old: str, old_value: int | None) -> int | None:
+    if value is not None and old_value is not None:
+        message = f"{old}: {deprecation_note(new)}; give {new} only"
+        raise InvalidRequest("renamed_parameter", message, old)
+    return old_value if value is None else value
+
+
+def _data_profile_id(
+    data_profile_id: Annotated[
+        int | None,
+        Query(ge=1, le=MAX_ID, description="the data profile; default: the server's default"),
+    ] = None,
+    profile_id: Annotated[
+        int | None,
+        Query(ge=1, le=MAX_ID, deprecated=True, description=deprecation_note("data_profile_id")),
+    ] = None,
+) -> int | None:
+    return _one_of("data_profile_id", data_profile_id, "profile_id", profile_id)
+
+
+def _init_seed(
+    init_seed: Annotated[
+        int | None,
+        Query(ge=0, le=MAX_INT64, description="the seed the networks were initialised with; "
+              "default 0"),
+    ] = None,
+    seed: Annotated[
+        int | None,
+        Query(ge=0, le=MAX_INT64, deprecated=True, description=deprecation_note("init_seed")),
+    ] = None,
+) -> int:
+    chosen = _one_of("init_seed", init_seed, "seed", seed)
+    return 0 if chosen is None else chosen
+
+
+DataProfileIdDep = Annotated[int | None, Depends(_data_profile_id)]
+"""``data_profile_id`` (or its deprecated name ``profile_id``); None when neither is given."""
+InitSeedDep = Annotated[int, Depends(_init_seed)]
+"""``init_seed`` (or its deprecated name ``seed``); 0 when neither is given."""
+
+
 def split_names(value: str | None) -> list[str] | None:
     """The names of a comma-separated ``Names`` parameter; None (all) when it is absent."""
     return None if value is None else [part.strip() for part in value.split(",") if part.strip()]
@@ -35,16 +79,16 @@ def _population_query(
     metric: Metric = "test_accuracy",
     proxies: Names = None,
     ensembles: Names = None,
-    profile_id: IdQuery = None,
-    seed: Seed = 0,
+    data_profile_id: DataProfileIdDep = None,
+    init_seed: InitSeedDep = 0,
 ) -> PopulationQuery:
     return PopulationQuery(
         dataset=dataset,
         metric=metric,
         proxies=split_names(proxies),
         ensembles=split_names(ensembles),
-        profile_id=services.analysis_profile(storage, settings, profile_id),
-        seed=seed,
+        profile_id=services.analysis_profile(storage, settings, data_profile_id),
+        seed=init_seed,
     )
 
 
@@ -53,7 +97,7 @@ def _bootstrap(bootstrap: Bootstrap = 1000) -> int:
 
 
 PopulationQueryDep = Annotated[PopulationQuery, Depends(_population_query)]
-"""The population an analysis is over, from the six query parameters above, its profile
+"""The population an analysis is over, from the query parameters above, its profile
 chosen (``services.analysis_profile``)."""
 BootstrapDep = Annotated[int, Depends(_bootstrap)]
 """``bootstrap``, declared after the population's parameters (as a dependency, so that the

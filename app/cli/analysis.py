@@ -91,7 +91,12 @@ def correlate(
         str | None, typer.Option(help="Comma-separated ensembles (default: all).")
     ] = None,
     profile_id: Annotated[
-        int | None, typer.Option(help="Data profile (needed when several have scores).")
+        int | None,
+        typer.Option(
+            "--data-profile-id",
+            "--profile-id",  # deprecated name, until 0.3.0
+            help="Data profile (needed when several have scores).",
+        ),
     ] = None,
     bootstrap: Annotated[
         int, typer.Option(min=0, help="Bootstrap resamples for the 95% CIs (0: none).")
@@ -130,7 +135,7 @@ def correlate(
             metric,
             proxies=proxy_names,
             ensembles=ensemble_names,
-            profile_id=profile_id,
+            data_profile_id=profile_id,
             bootstrap=bootstrap,
         )
         if plot is not None:
@@ -141,7 +146,7 @@ def correlate(
                     name,
                     metric,
                     proxies=proxy_names,
-                    profile_id=profile,
+                    data_profile_id=profile,
                     scale=scale,
                     fmt=fmt,
                 )
@@ -151,7 +156,7 @@ def correlate(
                     metric,
                     proxies=proxy_names,
                     ensembles=ensemble_names,
-                    profile_id=profile,
+                    data_profile_id=profile,
                     fmt=fmt,
                 )
             else:
@@ -160,7 +165,7 @@ def correlate(
                     metric,
                     proxies=proxy_names,
                     ensembles=ensemble_names,
-                    profile_id=profile,
+                    data_profile_id=profile,
                     bootstrap=bootstrap,
                     fmt=fmt,
                 )

@@ -35,9 +35,19 @@ def predictor_train(
         Literal["proxies", "proxies+encoding"], typer.Option(help="Feature set.")
     ] = "proxies+encoding",
     profile: Annotated[
-        int | None, typer.Option(help="Data profile id (default: the only one with scores).")
+        int | None,
+        typer.Option(
+            "--data-profile-id",
+            "--profile",  # deprecated name, until 0.3.0
+            help="Data profile id (default: the only one with scores).",
+        ),
     ] = None,
-    seed: Annotated[int, typer.Option(min=0, help="Init seed of the scores.")] = 0,
+    seed: Annotated[
+        int,
+        typer.Option(
+            "--init-seed", "--seed", min=0, help="Init seed of the scores."  # --seed: deprecated
+        ),
+    ] = 0,
     min_labels: Annotated[int, typer.Option(min=2, help="Fewer labels: the fallback.")] = 20,
     wait: Annotated[bool, typer.Option(help="Wait until it is trained, then show it.")] = False,
 ) -> None:
@@ -49,7 +59,7 @@ def predictor_train(
             metric,
             proxies=split_names(proxies) if proxies else None,
             features=features,
-            profile_id=profile,
+            data_profile_id=profile,
             init_seed=seed,
             min_labels=min_labels,
             wait=wait,

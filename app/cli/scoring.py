@@ -221,8 +221,8 @@ def _score_remote(
         rows = []
         for architecture_id in architecture_ids:
             found = {}
-            for s in client.scores(architecture_id=architecture_id, profile_id=profile_id):
-                if s["seed"] == seed and s["proxy"] in proxies:
+            for s in client.scores(architecture_id=architecture_id, data_profile_id=profile_id):
+                if s["init_seed"] == seed and s["proxy"] in proxies:
                     found[s["proxy"]] = {
                         "value": s["value"],
                         "log_value": s["log_value"],

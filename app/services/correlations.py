@@ -46,7 +46,7 @@ def correlations(storage: Storage, query: PopulationQuery, n_resamples: int) -> 
         metric=query.metric,
         data_profile_id=found.profile_id,
         data_profile=profile_description(storage, found.profile_id),
-        seed=query.seed,
+        init_seed=query.seed,
         n_architectures=len(found.architecture_ids),
         rows=rows,
     )

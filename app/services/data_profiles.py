@@ -29,12 +29,12 @@ def resolve_profile(
     data when the request names none."""
     config = settings.default_data_config if config is None else config
     if isinstance(config, UploadedData):
-        profile = storage.get_profile(config.profile_id, blob=False)
+        profile = storage.get_profile(config.data_profile_id, blob=False)
         if profile is None or profile.source != "uploaded":
             raise InvalidRequest(
                 "unknown_profile",
-                f"data.profile_id: no uploaded profile {config.profile_id}",
-                "data.profile_id",
+                f"data.data_profile_id: no uploaded profile {config.data_profile_id}",
+                "data.data_profile_id",
             )
         return profile
     values = config.model_dump(exclude={"source"})
@@ -52,7 +52,7 @@ def stored_profile_id(
     None), or None when it is not stored; nothing is created."""
     config = settings.default_data_config if config is None else config
     if isinstance(config, UploadedData):
-        found = storage.get_profile(config.profile_id, blob=False)
+        found = storage.get_profile(config.data_profile_id, blob=False)
         return None if found is None else found.id
     return storage.profile_id_for_key(
         profile_key(config.source, config.model_dump(exclude={"source"}))
@@ -86,9 +86,9 @@ def analysis_profile(storage: Storage, settings: Settings, profile_id: int | Non
     )
     raise InvalidRequest(
         "profile_required",
-        f"profile_id: the server's default data profile has no scores and "
+        f"data_profile_id: the server's default data profile has no scores and "
         f"{len(candidates)} profiles do; choose one ({listed or 'none has scores yet'})",
-        "profile_id",
+        "data_profile_id",
     )
 
 
@@ -108,7 +108,7 @@ def list_profiles(storage: Storage, limit: int, offset: int) -> DataProfileList:
 def server_config(storage: Storage, settings: Settings) -> ConfigOut:
     default = settings.default_data_config
     if isinstance(default, UploadedData):  # the upload's own settings describe it
-        description = profile_description(storage, default.profile_id)
+        description = profile_description(storage, default.data_profile_id)
     else:
         description = describe(default.source, default.model_dump())
     return ConfigOut(

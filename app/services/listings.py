@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict
 
+from ..db.records import ScoreRecord
 from ..db.storage import Storage
 from ..errors import NotFound
 from ..schemas import (
@@ -59,8 +60,14 @@ def list_scores(
         limit=limit,
         offset=offset,
     )
-    data = [ScoreOut(**asdict(r)) for r in records]
+    data = [score_out(r) for r in records]
     return ScoreList(data=data, count=count, limit=limit, offset=offset)
+
+
+def score_out(record: ScoreRecord) -> ScoreOut:
+    """A stored score as the API answers it (its ``seed`` column is the ``init_seed``)."""
+    values = asdict(record)
+    return ScoreOut(init_seed=values.pop("seed"), **values)
 
 
 def list_accuracies(

@@ -52,7 +52,7 @@ def predictor_out(record: PredictorRecord) -> PredictorOut:
 def create_predictor(storage: Storage, settings: Settings, body: PredictorIn) -> PredictorOut:
     """Queue the training of a predictor (the next version of its configuration); a worker
     trains it from the scores and accuracies stored when it starts."""
-    profile_id = analysis_profile(storage, settings, body.profile_id)
+    profile_id = analysis_profile(storage, settings, body.data_profile_id)
     names = body.proxies or storage.proxies_with_scores(profile_id)
     if not names:
         message = f"proxies: data profile {profile_id} has no scores to learn from"

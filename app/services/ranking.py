@@ -39,7 +39,7 @@ def rank(storage: Storage, settings: Settings, body: RankIn, may_write: bool = T
     versions = proxy_versions(body.proxies)
     if not may_write:
         _check_nothing_to_store(storage, settings, body)
-    refs = resolve_architectures(storage, settings, body.candidates, "candidates")
+    refs = resolve_architectures(storage, settings, body.architectures, "architectures")
     ids = list(dict.fromkeys(refs))
     profile = resolve_profile(storage, settings, body.data)
     predictor = None
@@ -57,10 +57,10 @@ def rank(storage: Storage, settings: Settings, body: RankIn, may_write: bool = T
         if not may_write:
             raise Forbidden(
                 "read_only_key",
-                f"candidates: {len(unscored)} of {len(ids)} have no stored scores of "
+                f"architectures: {len(unscored)} of {len(ids)} have no stored scores of "
                 f"{', '.join(body.proxies)} on data profile {profile.id} (e.g. architecture "
                 f"{unscored[0]}); scoring them needs a key that may write",
-                "candidates",
+                "architectures",
             )
         job_id = queue.create_job(storage.engine, unscored, versions, profile.id, body.init_seed)
         if body.wait:
@@ -107,13 +107,13 @@ def rank(storage: Storage, settings: Settings, body: RankIn, may_write: bool = T
 
 def _check_nothing_to_store(storage: Storage, settings: Settings, body: RankIn) -> None:
     """Refuse, naming the field, a rank that would store a spec or a data profile."""
-    for i, candidate in enumerate(body.candidates):
+    for i, candidate in enumerate(body.architectures):
         if not isinstance(candidate, int):
             raise Forbidden(
                 "read_only_key",
-                f"candidates[{i}]: a spec is stored before it is ranked, which needs a key "
+                f"architectures[{i}]: a spec is stored before it is ranked, which needs a key "
                 "that may write; a read-only key ranks stored architectures by id",
-                f"candidates[{i}]",
+                f"architectures[{i}]",
             )
     if stored_profile_id(storage, settings, body.data) is None:
         raise Forbidden(
@@ -162,10 +162,10 @@ def _predicted_scores(
     for a in architecture_ids:
         if config.features == "proxies+encoding" and architectures[a].space != config.space:
             message = (
-                f"candidates: architecture {a} is in space {architectures[a].space!r}; "
+                f"architectures: architecture {a} is in space {architectures[a].space!r}; "
                 f"predictor {record.id} encodes {config.space!r}"
             )
-            raise InvalidRequest("space_mismatch", message, "candidates")
+            raise InvalidRequest("space_mismatch", message, "architectures")
         specs.append(json.loads(architectures[a].spec))
     x = predictor_training.features(config.features, config.space, table, specs)
     database = storage.engine.url.render_as_string(hide_password=True)

@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 LAYERS = {
     "app.errors": 0,
     "app.fields": 0,
+    "app.renames": 0,
     "app.config": 0,
     "app.profiles": 0,
     "app.plots": 0,

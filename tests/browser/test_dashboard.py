@@ -134,7 +134,7 @@ def test_dashboard_in_chromium(browser: object, seeded_service: object) -> None:
         ranked = httpx.post(
             service.url + "/v1/rank",
             json={
-                "candidates": service.architecture_ids,
+                "architectures": service.architecture_ids,
                 "proxies": service.proxies,
                 "ensemble": "log_rank",
                 "data": service.data,

@@ -666,7 +666,7 @@ def nasty_corpus() -> list[tuple[str, str, str, object]]:
          json.dumps({"architectures": [arch], "proxies": ["../../etc/passwd"]}).encode()),
         ("integer overflow id", "GET", "/v1/architectures/" + "9" * 40, None),
         ("huge seed", "POST", "/v1/rank",
-         json.dumps({"candidates": [arch], "proxies": ["params"], "init_seed": 2**80}).encode()),
+         json.dumps({"architectures": [arch], "proxies": ["params"], "init_seed": 2**80}).encode()),
         ("not JSON", "POST", "/v1/architectures", b"\x00\x01\x02garbage"),
         # Issue 12: each of these answered a text/plain 500 or was wrongly accepted.
         ("id beyond int64 in path", "GET", f"/v1/architectures/{2**63}", None),
@@ -674,9 +674,11 @@ def nasty_corpus() -> list[tuple[str, str, str, object]]:
         ("id beyond int64 in body", "POST", "/v1/score-jobs",
          json.dumps({"architectures": [2**70], "proxies": ["params"]}).encode()),
         ("rank candidate beyond int64", "POST", "/v1/rank",
-         json.dumps({"candidates": [2**70], "proxies": ["params"]}).encode()),
+         json.dumps({"architectures": [2**70], "proxies": ["params"]}).encode()),
         ("profile_id beyond int64", "GET", f"/v1/correlations?dataset=c&profile_id={2**70}", None),
-        ("dashboard profile_id beyond int64", "GET", f"/?profile_id={2**70}", None),
+        ("data_profile_id beyond int64", "GET",
+         f"/v1/correlations?dataset=c&data_profile_id={2**70}", None),
+        ("dashboard profile_id beyond int64", "GET", f"/?data_profile_id={2**70}", None),
         ("batch size as a string", "POST", "/v1/score-jobs",
          json.dumps({"architectures": [arch], "proxies": ["params"],
                      "data": {"source": "synthetic", "batch_size": "8"}}).encode()),
@@ -1019,7 +1021,7 @@ def soak(
         pool.start()
         try:
             with httpx.Client(base_url=api.url, timeout=60) as http:
-                body = {"candidates": nb201_items(cached), "proxies": PROXIES, "wait": True}
+                body = {"architectures": nb201_items(cached), "proxies": PROXIES, "wait": True}
                 warm = wait_until(
                     lambda: http.post("/v1/rank", json=body).json().get("complete"), timeout=120
                 )
@@ -1039,7 +1041,7 @@ def soak(
                             stats,
                             "POST",
                             "/v1/rank",
-                            json={"candidates": nb201_items(chosen), "proxies": PROXIES},
+                            json={"architectures": nb201_items(chosen), "proxies": PROXIES},
                         )
                         if r is None or r.status_code != 200 or not r.json()["complete"]:
                             failures.append(f"rank: {r and r.status_code}")

@@ -22,7 +22,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from ... import services
 from ..deps import BASIC_CHALLENGE, SettingsDep, StorageDep, require_read
 from ..errors import ApiError, http_status
-from ..params import IdQuery, Seed
+from ..params import DataProfileIdDep, InitSeedDep
 
 router = APIRouter(tags=["dashboard"])
 
@@ -79,10 +79,10 @@ def dashboard(
     settings: SettingsDep,
     dataset: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     metric: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
-    profile_id: IdQuery = None,
+    data_profile_id: DataProfileIdDep = None,
     name: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     scale: Literal["value", "rank"] = "value",
-    seed: Seed = 0,
+    init_seed: InitSeedDep = 0,
     bootstrap: Annotated[int, Query(ge=0, le=10_000)] = 1000,
 ) -> HTMLResponse:
     """The dashboard (the default dataset and profile: the most reported and most scored)."""
@@ -96,10 +96,10 @@ def dashboard(
         settings,
         dataset=dataset,
         metric=metric,
-        profile_id=profile_id,
+        profile_id=data_profile_id,
         name=name,
         scale=scale,
-        seed=seed,
+        seed=init_seed,
         n_resamples=bootstrap,
     )
     root = request.scope.get("root_path", "")
@@ -110,8 +110,8 @@ def dashboard(
         common = {
             "dataset": view.dataset,
             "metric": view.metric,
-            "profile_id": view.profile_id,
-            "seed": seed,
+            "data_profile_id": view.profile_id,
+            "init_seed": init_seed,
         }
         values["plots"] = {
             "correlations": f"{root}/v1/plots/correlations?"

@@ -50,9 +50,9 @@ def list_profiles(
     return services.list_profiles(storage, limit, offset)
 
 
-@router.get("/{profile_id}", response_model=DataProfileOut, dependencies=[ReadAccess])
-def get_profile(profile_id: IdPath, storage: StorageDep) -> DataProfileOut:
-    profile = storage.get_profile(profile_id, blob=False)
+@router.get("/{data_profile_id}", response_model=DataProfileOut, dependencies=[ReadAccess])
+def get_profile(data_profile_id: IdPath, storage: StorageDep) -> DataProfileOut:
+    profile = storage.get_profile(data_profile_id, blob=False)
     if profile is None:
-        raise NotFound("data profile", profile_id)
+        raise NotFound("data profile", data_profile_id)
     return services.profile_out(profile)

@@ -7,7 +7,15 @@ from fastapi.responses import Response
 
 from ... import plots, services
 from ..deps import ReadAccess, SettingsDep, StorageDep
-from ..params import BootstrapDep, Dataset, IdQuery, Metric, PopulationQueryDep, Seed, split_names
+from ..params import (
+    BootstrapDep,
+    DataProfileIdDep,
+    Dataset,
+    InitSeedDep,
+    Metric,
+    PopulationQueryDep,
+    split_names,
+)
 
 router = APIRouter(prefix="/v1/plots", tags=["plots"])
 
@@ -46,8 +54,8 @@ def scatter_plot(
     name: Annotated[str, Query(min_length=1, max_length=64, description="proxy or ensemble")],
     metric: Metric = "test_accuracy",
     proxies: Annotated[str | None, Query(description="an ensemble's proxies; default: all")] = None,
-    profile_id: IdQuery = None,
-    seed: Seed = 0,
+    data_profile_id: DataProfileIdDep = None,
+    init_seed: InitSeedDep = 0,
     scale: Literal["value", "rank"] = "value",
     fmt: FigureFormat = "svg",
 ) -> Response:
@@ -58,8 +66,8 @@ def scatter_plot(
         dataset=dataset,
         metric=metric,
         proxies=split_names(proxies),
-        profile_id=services.analysis_profile(storage, settings, profile_id),
-        seed=seed,
+        profile_id=services.analysis_profile(storage, settings, data_profile_id),
+        seed=init_seed,
     )
     column = services.score_column(storage, query, name)
     figure = plots.scatter(

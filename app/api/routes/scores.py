@@ -12,7 +12,7 @@ from ... import services
 from ...fields import MAX_ID
 from ...schemas import ScoreList, ScoreOut
 from ..deps import ReadAccess, StorageDep
-from ..params import IdQuery, Offset
+from ..params import DataProfileIdDep, IdQuery, Offset
 
 router = APIRouter(prefix="/v1/scores", tags=["scores"])
 
@@ -33,7 +33,7 @@ def list_scores(
         Query(description="repeat for several: ?architecture_id=6&architecture_id=7"),
     ] = None,
     proxy: str | None = None,
-    profile_id: IdQuery = None,
+    data_profile_id: DataProfileIdDep = None,
     job_id: Annotated[IdQuery, Query(description="the scores this job asked for")] = None,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
     offset: Offset = 0,
@@ -44,14 +44,15 @@ def list_scores(
         storage,
         architecture_ids=architecture_id,
         proxy=proxy,
-        profile_id=profile_id,
+        profile_id=data_profile_id,
         job_id=job_id,
         limit=limit,
         offset=offset,
     )
     if format == "csv":
         out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=list(ScoreOut.model_fields))
+        columns = [*ScoreOut.model_fields, *ScoreOut.model_computed_fields]
+        writer = csv.DictWriter(out, fieldnames=columns)
         writer.writeheader()
         writer.writerows(item.model_dump() for item in scores.data)
         return Response(

@@ -51,7 +51,7 @@ def test_requests_without_data_score_on_the_cifar10_sample(migrated_url: str, se
         job = _score(client, ids)
         assert "cifar10_sample.npz" in job["data_profile"], job
         ranked = client.post(
-            "/v1/rank", json={"candidates": ids, "proxies": ["params", "synflow"]}
+            "/v1/rank", json={"architectures": ids, "proxies": ["params", "synflow"]}
         ).json()
         assert ranked["complete"] and ranked["data_profile_id"] == job["data_profile_id"]
         assert ranked["data_profile"] == job["data_profile"]
@@ -91,20 +91,21 @@ def test_correlations_name_the_candidates_when_the_default_has_no_scores(
         for seed in (1, 2):  # two synthetic profiles, neither the default (seed 0)
             _score(client, ids, {**SYNTHETIC, "seed": seed})
         error = check_error(
-            client.get("/v1/correlations?dataset=cifar10"), 422, "profile_required", "profile_id"
+            client.get("/v1/correlations?dataset=cifar10"),
+            422,
+            "profile_required",
+            "data_profile_id",
         )
         profiles = client.get("/v1/data-profiles").json()["data"]
         for profile in profiles:
             assert f"{profile['id']}: {profile['description']}" in error["message"]
 
 
-def test_an_uploaded_default_profile_is_used_and_described(
-    migrated_url: str, serve: Serve
-) -> None:
+def test_an_uploaded_default_profile_is_used_and_described(migrated_url: str, serve: Serve) -> None:
     buffer = io.BytesIO()
     x = np.random.default_rng(0).integers(0, 255, (40, 32, 32, 3), dtype=np.uint8)
     np.savez(buffer, x_train=x, y_train=np.arange(40) % 10)
-    default = '{"source": "uploaded", "profile_id": 1}'
+    default = '{"source": "uploaded", "data_profile_id": 1}'
     with serve(migrated_url, default_data=default, data_dir=None) as client:
         form = {"batch_size": "8"}
         uploaded = client.post(

@@ -45,7 +45,7 @@ def test_a_degenerate_cell_ranks_last_with_its_real_scores(migrated_url: str, se
     with serve(migrated_url) as client:
         ids = submit(client, nb201_items([CELL, ALL_NONE]))
         for proxies in (["synflow"], ["synflow", "params"]):
-            body = {"candidates": ids, "proxies": proxies, "data": SYNTHETIC, "wait": True}
+            body = {"architectures": ids, "proxies": proxies, "data": SYNTHETIC, "wait": True}
             ranking = client.post("/v1/rank", json=body).json()
             assert ranking["complete"], ranking
             best, worst = ranking["ranking"]
@@ -62,7 +62,7 @@ def test_a_read_only_key_ranks_stored_scores_and_is_told_why_not_otherwise(
 ) -> None:
     with serve(migrated_url, api_keys=KEYS) as client:
         ids = submit(client, nb201_items([CELL, ALL_NONE]), headers=WRITE)
-        body = {"candidates": ids, "proxies": ["params"], "data": SYNTHETIC}
+        body = {"architectures": ids, "proxies": ["params"], "data": SYNTHETIC}
         scored = client.post("/v1/rank", json={**body, "wait": True}, headers=WRITE).json()
         assert scored["complete"]
         ranked = client.post("/v1/rank", json=body, headers=READ)
@@ -74,9 +74,12 @@ def test_a_read_only_key_ranks_stored_scores_and_is_told_why_not_otherwise(
             client.post("/v1/rank", json=unscored, headers=READ), 403, "read_only_key"
         )
         assert "2 of 2 have no stored scores of flops" in error["message"]
-        spec = {**body, "candidates": nb201_items([CELL])}
+        spec = {**body, "architectures": nb201_items([CELL])}
         check_error(
-            client.post("/v1/rank", json=spec, headers=READ), 403, "read_only_key", "candidates[0]"
+            client.post("/v1/rank", json=spec, headers=READ),
+            403,
+            "read_only_key",
+            "architectures[0]",
         )
         other = {**body, "data": {**SYNTHETIC, "seed": 9}}
         check_error(client.post("/v1/rank", json=other, headers=READ), 403, "read_only_key", "data")

@@ -110,7 +110,7 @@ def test_unknown_proxy_names_its_index(migrated_url: str, serve: Serve) -> None:
             job = {"architectures": ids, "proxies": proxies}
             body = check_error(client.post("/v1/score-jobs", json=job), 422, "unknown_proxy", field)
             assert "synflow" in body["message"]  # lists the known proxies
-            rank = {"candidates": ids, "proxies": proxies}
+            rank = {"architectures": ids, "proxies": proxies}
             check_error(client.post("/v1/rank", json=rank), 422, "unknown_proxy", field)
 
 
@@ -126,7 +126,7 @@ def test_unknown_ids_are_not_found(migrated_url: str, serve: Serve) -> None:
             body = check_error(client.request(method, path), 404, "not_found")
             assert "999" in body["message"] or "nothing-here" in path
         check_error(
-            client.get("/v1/correlations", params={"dataset": "cifar10", "profile_id": 999}),
+            client.get("/v1/correlations", params={"dataset": "cifar10", "data_profile_id": 999}),
             404,
             "not_found",
         )
@@ -141,10 +141,10 @@ def test_unknown_ids_are_not_found(migrated_url: str, serve: Serve) -> None:
         job = {
             "architectures": nb201_items([CELL]),
             "proxies": ["params"],
-            "data": {"source": "uploaded", "profile_id": 999},
+            "data": {"source": "uploaded", "data_profile_id": 999},
         }
         check_error(
-            client.post("/v1/score-jobs", json=job), 422, "unknown_profile", "data.profile_id"
+            client.post("/v1/score-jobs", json=job), 422, "unknown_profile", "data.data_profile_id"
         )
 
 
@@ -156,11 +156,11 @@ def test_correlation_requests_that_cannot_be_answered(migrated_url: str, serve: 
             client.get("/v1/correlations", params={"dataset": "cifar10"}),
             422,
             "profile_required",
-            "profile_id",
+            "data_profile_id",
         )
         job = {"architectures": nb201_items([CELL]), "proxies": ["params"], "data": SYNTHETIC}
         profile = client.post("/v1/score-jobs", json=job).json()["data_profile_id"]
-        params = {"dataset": "cifar10", "profile_id": profile}
+        params = {"dataset": "cifar10", "data_profile_id": profile}
         check_error(
             client.get("/v1/correlations", params={**params, "proxies": "params,bogus"}),
             422,
@@ -189,8 +189,8 @@ def test_batches_over_the_configured_limit(migrated_url: str, serve: Serve, cell
         check_error(
             client.post("/v1/score-jobs", json=job), 413, "batch_too_large", "architectures"
         )
-        rank = {"candidates": [*ids, ids[0]], "proxies": ["params"]}
-        check_error(client.post("/v1/rank", json=rank), 413, "batch_too_large", "candidates")
+        rank = {"architectures": [*ids, ids[0]], "proxies": ["params"]}
+        check_error(client.post("/v1/rank", json=rank), 413, "batch_too_large", "architectures")
         reports = [{"architecture": i, "dataset": "d", "value": 1.0} for i in [*ids, ids[0]]]
         check_error(
             client.post("/v1/accuracies", json={"items": reports}), 413, "batch_too_large", "items"
@@ -252,7 +252,7 @@ def _write_requests(architecture_id: int) -> list[tuple[str, str, dict]]:
             "/v1/accuracies",
             {"json": {"items": [{"architecture": architecture_id, "dataset": "d", "value": 1}]}},
         ),
-        ("POST", "/v1/rank", {"json": {"candidates": [architecture_id], "proxies": ["params"]}}),
+        ("POST", "/v1/rank", {"json": {"architectures": [architecture_id], "proxies": ["params"]}}),
         (
             "POST",
             "/v1/data-profiles",
@@ -374,7 +374,7 @@ def _check_unavailable(client) -> None:
         ("POST", "/v1/architectures", {"json": {"items": nb201_items([CELL])}}),
         ("GET", "/v1/score-jobs/1", {}),
         ("GET", "/v1/scores", {}),
-        ("POST", "/v1/rank", {"json": {"candidates": [1], "proxies": ["params"]}}),
+        ("POST", "/v1/rank", {"json": {"architectures": [1], "proxies": ["params"]}}),
         ("GET", "/metrics", {}),
     ):
         answer = client.request(method, path, **kwargs)
@@ -469,14 +469,14 @@ def test_uploaded_profiles(migrated_url: str, serve: Serve) -> None:
         check_error(client.post("/v1/data-profiles", data=form), 422, "validation_error", "file")
 
         ids = submit(client, nb201_items([CELL, OTHER]))
-        data = {"source": "uploaded", "profile_id": profile["id"]}
+        data = {"source": "uploaded", "data_profile_id": profile["id"]}
         job = client.post(
             "/v1/score-jobs", json={"architectures": ids, "proxies": ["synflow"], "data": data}
         )
         assert job.status_code == 202, job.text
         assert job.json()["data_profile_id"] == profile["id"]
         assert wait_job(client, job.json()["id"], timeout=60)["status"] == "succeeded"
-        scores = client.get("/v1/scores", params={"profile_id": profile["id"]}).json()
+        scores = client.get("/v1/scores", params={"data_profile_id": profile["id"]}).json()
         assert scores["count"] == 2
         assert all(s["status"] == "ok" and s["value"] is not None for s in scores["data"])
 
@@ -484,7 +484,7 @@ def test_uploaded_profiles(migrated_url: str, serve: Serve) -> None:
         synthetic = client.post(
             "/v1/score-jobs", json={"architectures": ids, "proxies": ["params"], "data": SYNTHETIC}
         ).json()["data_profile_id"]
-        data = {"source": "uploaded", "profile_id": synthetic}
+        data = {"source": "uploaded", "data_profile_id": synthetic}
         check_error(
             client.post(
                 "/v1/score-jobs", json={"architectures": ids, "proxies": ["params"], "data": data}
@@ -501,7 +501,7 @@ def test_data_files_are_names_not_paths(migrated_url: str, serve: Serve, file: s
         job = {"architectures": nb201_items([CELL]), "proxies": ["params"], "data": data}
         body = check_error(client.post("/v1/score-jobs", json=job), 422, "validation_error")
         assert body["field"].startswith("data") and body["field"].endswith("file"), body
-        rank = {"candidates": nb201_items([CELL]), "proxies": ["params"], "data": data}
+        rank = {"architectures": nb201_items([CELL]), "proxies": ["params"], "data": data}
         check_error(client.post("/v1/rank", json=rank), 422, "validation_error")
         # nothing was queued
         assert client.get("/v1/score-jobs/1").status_code == 404

@@ -97,7 +97,7 @@ def test_whole_flow(migrated_url: str, shared_data: Path, serve: Serve) -> None:
         assert rows_by_name["synflow"]["spearman"] > 0.3, rows_by_name["synflow"]
 
         # -- rank: best first, ranks 1..n, from stored scores
-        rank_body = {"candidates": distinct, "proxies": PROXIES, "data": CIFAR10_SAMPLE}
+        rank_body = {"architectures": distinct, "proxies": PROXIES, "data": CIFAR10_SAMPLE}
         answer = client.post("/v1/rank", json=rank_body)
         assert answer.status_code == 200, answer.text
         ranked = answer.json()
@@ -179,7 +179,7 @@ def test_whole_flow(migrated_url: str, shared_data: Path, serve: Serve) -> None:
             ),
         )
         answer = client.post(
-            "/v1/rank", json={**rank_body, "candidates": [*distinct[:5], *new]}
+            "/v1/rank", json={**rank_body, "architectures": [*distinct[:5], *new]}
         ).json()
         assert answer["complete"] is False and answer["job_id"] is not None
         assert answer["ranking"][-1] == {

@@ -89,7 +89,7 @@ def test_plots_render_svg_and_png(
         profile_id = seed(client, cells(12))
         for path in PLOTS:
             for fmt in ("svg", "png"):
-                check_image(client.get(f"{path}&format={fmt}&profile_id={profile_id}"), fmt)
+                check_image(client.get(f"{path}&format={fmt}&data_profile_id={profile_id}"), fmt)
             check_image(client.get(path), "svg")  # the default format; the only profile
 
         # The scatter's title shows the numbers of GET /v1/correlations.
@@ -115,7 +115,7 @@ def test_plot_errors_are_the_api_errors(
     with serve(migrated_url) as client:
         check_error(client.get("/v1/plots/correlations?dataset=cifar10"), 422, "profile_required")
         profile_id = seed(client, cells(4))
-        scatter = f"/v1/plots/scatter?dataset=cifar10&profile_id={profile_id}"
+        scatter = f"/v1/plots/scatter?dataset=cifar10&data_profile_id={profile_id}"
         check_error(client.get(f"{scatter}&name=nope"), 422, "unknown_name", "name")
         check_error(client.get(scatter), 422, "validation_error", "name")
         check_error(
@@ -140,7 +140,7 @@ def test_plot_errors_are_the_api_errors(
             client.get("/v1/plots/scatter?name=synflow"), 422, "validation_error", "dataset"
         )
         check_error(
-            client.get("/v1/plots/precision?dataset=cifar10&profile_id=999"), 404, "not_found"
+            client.get("/v1/plots/precision?dataset=cifar10&data_profile_id=999"), 404, "not_found"
         )
         check_error(
             client.get("/v1/plots/correlations?dataset=cifar10&ensembles=best"),
@@ -233,7 +233,7 @@ def test_dashboard_with_api_keys(
 
         # The table shows the numbers of the API (rounded as displayed).
         report = client.get(
-            f"/v1/correlations?dataset=cifar10&profile_id={profile_id}",
+            f"/v1/correlations?dataset=cifar10&data_profile_id={profile_id}",
             headers={"X-API-Key": READ},
         ).json()
         assert {name for name, _ in page.fields} == {r["name"] for r in report["rows"]}
@@ -258,7 +258,7 @@ def test_dashboard_with_api_keys(
         # A chosen scatter, and errors shown on the page with the API's status.
         chosen = client.get("/?name=synflow&scale=rank", headers=basic(READ))
         assert "name=synflow&amp;scale=rank" in chosen.text
-        unknown = client.get("/?profile_id=999", headers=basic(READ))
+        unknown = client.get("/?data_profile_id=999", headers=basic(READ))
         assert unknown.status_code == 404 and "data profile 999 does not exist" in unknown.text
         bad_name = client.get("/?name=zico", headers=basic(READ))
         assert bad_name.status_code == 422 and "no scores of &#39;zico&#39;" in bad_name.text

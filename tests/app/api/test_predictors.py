@@ -81,7 +81,7 @@ def test_predictor_round_trip(migrated_url: str, shared_data: Path, serve: Serve
         answer = client.post("/v1/predictors", json={**body, "proxies": ["synflow", "nope"]})
         check_error(answer, 422, "unknown_proxy", "proxies[1]")
         check_error(client.get("/v1/predictors/999"), 404, "not_found")
-        rank_body = {"candidates": ids, "proxies": PROXIES, "data": SYNTHETIC}
+        rank_body = {"architectures": ids, "proxies": PROXIES, "data": SYNTHETIC}
         answer = client.post("/v1/rank", json={**rank_body, "ensemble": "learned"})
         check_error(answer, 422, "dataset_required", "dataset")
         answer = client.post(
@@ -166,7 +166,7 @@ def test_predictor_keys_and_validation(migrated_url: str, serve: Serve) -> None:
         check_error(client.post("/v1/predictors", json=body, headers=read), 403, "read_only_key")
         # no scores anywhere: which profile to learn from cannot be chosen
         answer = client.post("/v1/predictors", json=body, headers=write)
-        check_error(answer, 422, "profile_required", "profile_id")
+        check_error(answer, 422, "profile_required", "data_profile_id")
         answer = client.post("/v1/predictors", json={**body, "model": "x"}, headers=write)
         assert answer.status_code == 422, answer.text  # no model upload: unknown field
         empty = {"data": [], "count": 0, "limit": 100, "offset": 0}

@@ -98,11 +98,14 @@ def test_predictors_are_paged_and_uploads_have_a_location(migrated_url: str, ser
         ids = submit(client, nb201_items(CELLS, TINY))
         job = {"architectures": ids, "proxies": ["params"], "data": SYNTHETIC}
         assert client.post("/v1/score-jobs", json=job).status_code == 202
-        body = {"dataset": "cifar10", "profile_id": uploaded.json()["id"], "proxies": ["params"]}
+        body = {
+            "dataset": "cifar10",
+            "data_profile_id": uploaded.json()["id"],
+            "proxies": ["params"],
+        }
         queued = [client.post("/v1/predictors", json=body) for _ in range(3)]
         assert all(q.status_code == 202 for q in queued)
         assert queued[0].headers["location"] == f"/v1/predictors/{queued[0].json()['id']}"
         page = client.get("/v1/predictors?limit=2&offset=1").json()
         assert (page["count"], page["limit"], page["offset"]) == (3, 2, 1)
         assert [p["id"] for p in page["data"]] == [queued[1].json()["id"], queued[0].json()["id"]]
-

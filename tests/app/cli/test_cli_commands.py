@@ -208,7 +208,8 @@ def test_accuracies_and_correlate(server: str, tmp_path: Path) -> None:
                         "--batch-size", "4")  # fmt: skip
     profile = again["job"]["data_profile_id"]
     result = invoke("--url", server, "correlate", "--dataset", "cifar10", "--proxies",
-                    "params,flops", "--profile-id", str(profile), "--bootstrap", "50")  # fmt: skip
+                    "params,flops", "--data-profile-id", str(profile),
+                    "--bootstrap", "50")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "params" in result.stdout and "log_rank" in result.stdout
     body = invoke_json("--url", server, "correlate", "--proxies", "params,flops",
