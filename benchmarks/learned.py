@@ -34,9 +34,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.reproduce_nb201 import (  # noqa: E402
+    CLASSIC_PROXIES as PROXIES,
+)
+from benchmarks.reproduce_nb201 import (  # noqa: E402
     ENSEMBLE_SETS,
     LABEL_FREE,
-    PROXIES,
     SHARED_DATA,
     load_cells,
     score_cells,
@@ -102,7 +104,7 @@ def load_scores(scores_csv: Path | None, processes: int) -> tuple[Table, str]:
             print(f"{CACHE}: cells differ from nb201_dev.csv; rescoring", file=sys.stderr)
     print(f"scoring {len(cells)} cells with {processes} processes ...", file=sys.stderr)
     start = time.perf_counter()
-    scores = score_cells(cells, SHARED_DATA / "cifar10_sample.npz", processes)
+    scores = score_cells(cells, SHARED_DATA / "cifar10_sample.npz", processes, PROXIES)
     table = (expected, np.array([c.accuracy for c in cells]), scores)
     write_table(CACHE, table)
     return table, f"scored afresh in {time.perf_counter() - start:.0f} s, cached in `.cache/`"
@@ -112,7 +114,7 @@ def label_free_ensembles(scores: dict[str, np.ndarray]) -> dict[str, Callable]:
     """name -> function of held-out row indices, for every ensemble over label-free proxies."""
     result = {}
     for set_name, members in ENSEMBLE_SETS.items():
-        if set(members) <= LABEL_FREE:
+        if set(members) <= LABEL_FREE & set(scores):
             for method in ensemble.names():
                 fn = ensemble.get(method)
                 result[f"{method}({set_name})"] = lambda rows, fn=fn, members=members: fn(

@@ -28,7 +28,8 @@ sys.path.insert(0, str(ROOT))
 
 from app.db.migrations import upgrade  # noqa: E402
 from app.demo import running_service  # noqa: E402
-from benchmarks.reproduce_nb201 import PROXIES, SHARED_DATA  # noqa: E402
+from benchmarks.reproduce_nb201 import CLASSIC_PROXIES as PROXIES  # noqa: E402
+from benchmarks.reproduce_nb201 import SHARED_DATA  # noqa: E402
 from zero_cost.client import Client  # noqa: E402
 
 TOLERANCE = 0.002
@@ -38,7 +39,8 @@ def documented(path: Path) -> dict[str, tuple[float, int]]:
     """proxy -> (Spearman rho, n) from the table of docs/reproduction.md."""
     rows = {}
     for line in path.read_text().splitlines():
-        match = re.match(r"\| ([a-z_]+) \| (-?[0-9.]+) \| -?[0-9.]+ \| (\d+) \|", line)
+        # | name | C10 rho | C10 tau | C100 rho | IN16 rho | top 10% | n | ...
+        match = re.match(r"\| ([a-z_0-9]+) \| (-?[0-9.]+) \|(?: [^|]* \|){4} (\d+) \|", line)
         if match:
             rows[match.group(1)] = (float(match.group(2)), int(match.group(3)))
     return rows

@@ -104,6 +104,11 @@ class Passes:
         """NASWOT's kernel: K[i, j] = units (over all ReLU inputs) where i and j agree."""
         return self._run_main()["relu_kernel"]
 
+    def relu_codes(self) -> list[torch.Tensor]:
+        """Per ReLU module (first-call order), its input > 0 per sample: (N, units) bool.
+        Recorded with the NASWOT kernel in the main pass (need ``relu_codes``)."""
+        return self._run_main()["relu_codes"]
+
     def input_jacobian(self) -> torch.Tensor:
         """Per sample, d(sum of outputs)/d(input), flattened: shape (N, input size)."""
         return self._run_main()["input_jacobian"]
@@ -160,6 +165,7 @@ class _MainPass:
                 result["hessian_grad"] = self._hessian_grad_chunked(chunks, size)
         if self.want_codes:
             result["relu_kernel"] = self._relu_kernel(size)
+            result["relu_codes"] = [torch.cat(parts) for parts in self.codes.values()]
         if self.want_jacobian:
             result["input_jacobian"] = torch.cat(self.jacobian)
         return result

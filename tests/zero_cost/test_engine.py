@@ -15,8 +15,8 @@ from zero_cost.data import synthetic_batch
 from zero_cost.engine import ScoreResult, score
 
 ALL = proxies.names()
-LABEL_FREE = ["synflow", "nwot", "jacob_cov", "params", "flops"]
-NEEDS_LABELS = ["snip", "grasp", "grad_norm", "fisher", "zico"]
+LABEL_FREE = [n for n in proxies.names() if not proxies.get(n).needs_labels]
+NEEDS_LABELS = [n for n in proxies.names() if proxies.get(n).needs_labels]
 
 NB201_ARCH = (
     "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|"

@@ -1,9 +1,9 @@
 """Each zero-cost proxy against a value computed by hand, plus the proxy registry.
 
 The hand computations use plain numpy (float64) on a two-layer ReLU MLP with hand-set
-weights, following the definitions in the proxy docstrings (Abdelfattah et al., ICLR 2021,
-reference implementation); they call nothing from the library, whose values come from
-``score()``.
+weights (``proxy_support.py``), following the definitions in the proxy docstrings (Abdelfattah
+et al., ICLR 2021, reference implementation); they call nothing from the library, whose values
+come from ``score()``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from torch import nn
+from proxy_support import NB201_ARCH, W1, W2, X4, X5, Y4, Y5, as_float32_exact, mlp, wider_mlp
 
 from zero_cost import proxies, spaces
 from zero_cost.data import synthetic_batch
@@ -31,65 +31,27 @@ ALL_PROXIES = [
     "zico",
     "params",
     "flops",
+    # NAS-Bench-Suite-Zero
+    "l2_norm",
+    "plain",
+    "epe_nas",
+    "zen",
+    # MeCo, SWAP, TE-NAS
+    "meco",
+    "swap",
+    "ntk_cond",
+    "linear_regions",
+    # AZ-NAS
+    "az_expressivity",
+    "az_progressivity",
+    "az_trainability",
 ]
-
-# Hand-set weights of nn.Sequential(Linear(3, 4), ReLU, Linear(4, 2)), no biases.
-W1 = np.array(
-    [
-        [0.5, -0.3, 0.8],
-        [-0.6, 0.4, 0.2],
-        [0.3, 0.7, -0.5],
-        [-0.2, -0.4, 0.6],
-    ]
-)
-W2 = np.array(
-    [
-        [0.7, -0.5, 0.3, 0.9],
-        [-0.4, 0.6, 0.8, -0.3],
-    ]
-)
-# Four samples whose ReLU codes give a non-singular NASWOT kernel (det K = 32) and whose
-# input Jacobians are not constant rows. No pre-activation is (near) zero.
-X4 = np.array(
-    [
-        [1.0, 0.5, -0.5],
-        [-0.8, 1.2, 0.3],
-        [0.4, -1.0, 0.9],
-        [0.9, 0.2, 0.7],
-    ]
-)
-Y4 = np.array([0, 1, 1, 0])
-# A fifth sample, so that ZiCo's halves have unequal sizes (3 and 2).
-X5 = np.vstack([X4, [[-0.3, -0.6, 1.1]]])
-Y5 = np.append(Y4, 1)
-
-NB201_ARCH = (
-    "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|"
-    "+|skip_connect~0|nor_conv_1x1~1|skip_connect~2|"
-)
 
 RTOL = 1e-5  # the library computes in float32, the hand values in float64
 
 
-def _as_float32_exact(array: np.ndarray) -> np.ndarray:
-    """The float64 values of ``array`` rounded to float32, as the network holds them."""
-    return array.astype(np.float32).astype(np.float64)
-
-
-def _mlp(w1: np.ndarray = W1, w2: np.ndarray = W2) -> nn.Sequential:
-    model = nn.Sequential(
-        nn.Linear(w1.shape[1], w1.shape[0], bias=False),
-        nn.ReLU(),
-        nn.Linear(w2.shape[1], w2.shape[0], bias=False),
-    )
-    with torch.no_grad():
-        model[0].weight.copy_(torch.tensor(w1, dtype=torch.float32))
-        model[2].weight.copy_(torch.tensor(w2, dtype=torch.float32))
-    return model
-
-
 def _score_mlp(name: str, x: np.ndarray = X4, y: np.ndarray | None = Y4, model=None):
-    model = _mlp() if model is None else model
+    model = mlp() if model is None else model
     inputs = torch.tensor(x, dtype=torch.float32)
     targets = None if y is None else torch.tensor(y, dtype=torch.int64)
     result = score(model, [name], inputs, targets)[name]
@@ -104,9 +66,9 @@ class _Forward:
     """Forward and backward of the mean cross-entropy of the MLP, by hand, in float64."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray, w1=W1, w2=W2) -> None:
-        self.x = _as_float32_exact(x)
-        self.w1 = _as_float32_exact(w1)
-        self.w2 = _as_float32_exact(w2)
+        self.x = as_float32_exact(x)
+        self.w1 = as_float32_exact(w1)
+        self.w2 = as_float32_exact(w2)
         n = len(x)
         self.a1 = self.x @ self.w1.T  # pre-activations (output of Linear 1)
         self.mask = (self.a1 > 0).astype(np.float64)
@@ -144,10 +106,10 @@ def _hand_fisher() -> float:
 
 
 def _hand_grasp() -> float:
-    x = torch.tensor(_as_float32_exact(X4), dtype=torch.float64)
+    x = torch.tensor(as_float32_exact(X4), dtype=torch.float64)
     y = torch.tensor(Y4)
     theta = torch.tensor(
-        np.concatenate([_as_float32_exact(W1).ravel(), _as_float32_exact(W2).ravel()]),
+        np.concatenate([as_float32_exact(W1).ravel(), as_float32_exact(W2).ravel()]),
         dtype=torch.float64,
     )
 
@@ -170,7 +132,7 @@ def _hand_grasp() -> float:
 
 def _hand_synflow(w1: np.ndarray = W1, w2: np.ndarray = W2) -> float:
     """R = 1^T |W2| relu(|W1| 1) on a ones input; synflow = sum |w * dR/dw|."""
-    a1, a2 = np.abs(_as_float32_exact(w1)), np.abs(_as_float32_exact(w2))
+    a1, a2 = np.abs(as_float32_exact(w1)), np.abs(as_float32_exact(w2))
     ones_in, ones_out = np.ones(a1.shape[1]), np.ones(a2.shape[0])
     pre = a1 @ ones_in
     hidden = np.maximum(pre, 0)
@@ -251,7 +213,7 @@ def test_synflow_closed_form():
 
 def test_synflow_ignores_weight_signs():
     # Absolute weights: flipping every sign leaves synflow unchanged.
-    flipped = _mlp(-W1, -W2)
+    flipped = mlp(-W1, -W2)
     assert _score_mlp("synflow", y=None, model=flipped).value == pytest.approx(
         _hand_synflow(), rel=1e-12
     )
@@ -288,18 +250,9 @@ def test_docstring_says_higher_is_better(name):
     assert "higher is better" in " ".join((module.__doc__ or "").lower().split())
 
 
-def _wider_mlp(width: int) -> nn.Sequential:
-    """The hand-set MLP with ``width - 4`` extra hidden units (non-zero weights)."""
-    rng = np.random.default_rng(width)
-    extra = width - W1.shape[0]
-    w1 = np.vstack([W1, rng.uniform(0.1, 1.0, (extra, 3)) * rng.choice([-1, 1], (extra, 3))])
-    w2 = np.hstack([W2, rng.uniform(0.1, 1.0, (2, extra)) * rng.choice([-1, 1], (2, extra))])
-    return _mlp(w1, w2)
-
-
 @pytest.mark.parametrize("name", ["params", "flops", "synflow"])
 def test_wider_mlp_scores_higher(name):
-    values = [_score_mlp(name, y=None, model=_wider_mlp(w)).value for w in (4, 6, 10)]
+    values = [_score_mlp(name, y=None, model=wider_mlp(w)).value for w in (4, 6, 10)]
     assert values[0] < values[1] < values[2]
 
 
@@ -318,7 +271,7 @@ def test_wider_nb201_scores_higher_on_size_proxies_and_synflow():
 def test_nwot_prefers_distinguishable_samples():
     # A batch with a repeated sample has a singular kernel (-inf); distinct codes do better.
     repeated = np.vstack([X4[:3], X4[:1]])
-    model = _mlp()
+    model = mlp()
     worse = score(model, ["nwot"], torch.tensor(repeated, dtype=torch.float32))["nwot"]
     assert worse.value == -math.inf
     assert _score_mlp("nwot", y=None).value > worse.value
@@ -373,7 +326,7 @@ def test_log_scale_and_label_flags():
     assert proxies.get("synflow").log_scale
     assert [n for n in ALL_PROXIES if proxies.get(n).log_scale] == ["synflow"]
     labelled = {n for n in ALL_PROXIES if proxies.get(n).needs_labels}
-    assert labelled == {"snip", "grasp", "grad_norm", "fisher", "zico"}
+    assert labelled == {"snip", "grasp", "grad_norm", "fisher", "zico", "plain", "epe_nas"}
 
 
 # -- every proxy on a small NB201 network -------------------------------------------------------

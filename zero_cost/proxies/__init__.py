@@ -9,7 +9,29 @@ The registry lives in ``_registry``; importing this package imports every proxy 
 which registers its proxy there.
 """
 
-from . import fisher, flops, grad_norm, grasp, jacob_cov, nwot, params, snip, synflow, zico
+from . import (
+    az_expressivity,
+    az_progressivity,
+    az_trainability,
+    epe_nas,
+    fisher,
+    flops,
+    grad_norm,
+    grasp,
+    jacob_cov,
+    l2_norm,
+    linear_regions,
+    meco,
+    ntk_cond,
+    nwot,
+    params,
+    plain,
+    snip,
+    swap,
+    synflow,
+    zen,
+    zico,
+)
 
 # Re-exported for tests, which remove the test-only proxies they register from this dict.
 from ._registry import _REGISTRY as _REGISTRY
@@ -22,14 +44,25 @@ __all__ = [
     "names",
     "register",
     # the built-in proxies
+    "az_expressivity",
+    "az_progressivity",
+    "az_trainability",
+    "epe_nas",
     "fisher",
     "flops",
     "grad_norm",
     "grasp",
     "jacob_cov",
+    "l2_norm",
+    "linear_regions",
+    "meco",
+    "ntk_cond",
     "nwot",
     "params",
+    "plain",
     "snip",
+    "swap",
     "synflow",
+    "zen",
     "zico",
 ]
