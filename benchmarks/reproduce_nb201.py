@@ -87,6 +87,8 @@ BATCH_SIZE = 64
 SPLIT_SEED = 0
 MIN_GAIN = 0.002
 MAX_MEMBERS = 8
+MAX_COST = 10.0
+"""A candidate's median seconds per cell, at most this many times grad_norm's."""
 
 
 @dataclass(frozen=True)
@@ -230,8 +232,10 @@ def select(
 ) -> list[str]:
     """Greedy forward selection of label-free proxies for ``log_rank`` on ``rows``: add the
     one that most raises the mean Spearman over the three datasets, while it gains at least
-    ``MIN_GAIN`` and fewer than ``MAX_MEMBERS`` are chosen (ties: cheaper, then by name)."""
-    candidates = sorted((p for p in scores if p in LABEL_FREE), key=lambda p: (cost[p], p))
+    ``MIN_GAIN`` and fewer than ``MAX_MEMBERS`` are chosen (ties: cheaper, then by name).
+    Candidates cost at most ``MAX_COST`` times grad_norm (median seconds per cell)."""
+    affordable = {p for p in scores if cost[p] <= MAX_COST * cost["grad_norm"]}
+    candidates = sorted(LABEL_FREE & affordable, key=lambda p: (cost[p], p))
     chosen: list[str] = []
     best = -np.inf
     while len(chosen) < MAX_MEMBERS:
