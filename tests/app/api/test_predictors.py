@@ -93,7 +93,8 @@ def test_predictor_round_trip(migrated_url: str, shared_data: Path, serve: Serve
         answer = client.post("/v1/predictors", json={**body, "min_labels": 1000})
         assert answer.status_code == 202, answer.text
         queued = answer.json()
-        assert queued["status"] == "queued" and queued["version"] == 1
+        # the in-process worker may claim it before the answer is written
+        assert queued["status"] in ("queued", "running") and queued["version"] == 1
         assert queued["proxies"] == sorted(PROXIES) and queued["features"] == "proxies+encoding"
         no_model(queued)
         fallback = wait_predictor(client, queued["id"])
