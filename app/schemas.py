@@ -242,6 +242,12 @@ class DataProfileList(_Page):
     data: list[DataProfileOut]
 
 
+class RecommendedRanker(BaseModel):
+    proxies: list[str]
+    ensemble: str
+    chosen_on: str = Field(description="the space whose reference cells it was chosen on")
+
+
 class ConfigOut(BaseModel):
     """What this server does for requests that leave things out, and its limits."""
 
@@ -249,6 +255,9 @@ class ConfigOut(BaseModel):
         description="the data config of requests that name none (ZC_DEFAULT_DATA)"
     )
     default_data_description: str
+    recommended_rankers: dict[str, RecommendedRanker] = Field(
+        description="per space, the label-free ranker of a rank request that names no proxies"
+    )
     max_batch_items: int
     max_request_bytes: int
     max_upload_bytes: int
@@ -260,11 +269,17 @@ class RankIn(_In):
     RENAMED: ClassVar[dict[str, str]] = {"candidates": "architectures"}
 
     architectures: Annotated[list[ArchitectureRef], Field(min_length=1, max_length=ItemLimit)]
-    proxies: Annotated[list[Name], Field(min_length=1, max_length=32)]
-    ensemble: Literal["vote", "mean_rank", "log_rank", "learned"] = Field(
-        default="log_rank",
-        description="'learned': the latest succeeded predictor for (dataset, metric), this "
-        "data profile and seed, trained on exactly these proxies",
+    proxies: Annotated[list[Name] | None, Field(min_length=1, max_length=32)] = Field(
+        default=None,
+        description="default: the proxies of the recommended label-free ranker of the "
+        "architectures' space (GET /v1/config, `recommended_rankers`)",
+    )
+    ensemble: Literal["vote", "mean_rank", "log_rank", "learned"] | None = Field(
+        default=None,
+        description="default: log_rank, or with no proxies the recommended ranker's "
+        "aggregation; 'learned': the latest "
+        "succeeded predictor for (dataset, metric), this data profile and seed, trained on "
+        "exactly these proxies",
     )
     data: DataConfig | None = Field(
         default=None,
@@ -287,6 +302,8 @@ class RankedCandidate(BaseModel):
 class RankOut(BaseModel):
     complete: bool
     job_id: int | None
+    proxy_versions: dict[str, str] = Field(description="the proxies ranked on, with versions")
+    ensemble: str = Field(description="the aggregation (or 'learned') that ranked them")
     data_profile_id: int
     data_profile: str = Field(description="what the data profile is, in one line")
     ranking: list[RankedCandidate]

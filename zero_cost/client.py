@@ -233,9 +233,9 @@ class Client:
     def rank(
         self,
         architectures: Sequence[Architecture],
-        proxies: Sequence[str],
+        proxies: Sequence[str] | None = None,
         *,
-        ensemble: str = "log_rank",
+        ensemble: str | None = None,
         data: Mapping[str, Any] | None = None,
         init_seed: int = 0,
         wait: bool = True,
@@ -243,7 +243,9 @@ class Client:
         dataset: str | None = None,
         metric: str = "test_accuracy",
     ) -> list[RankedCandidate]:
-        """Candidates best-first by the ensemble of their proxy scores.
+        """Candidates best-first by the ensemble of their proxy scores. Without proxies, the
+        service's recommended label-free ranker of their space (GET /v1/config); without an
+        ensemble, ``log_rank`` or the recommended ranker's aggregation.
 
         With ``wait``, candidates not scored yet are waited for however long scoring takes
         (the service blocks at most ZC_RANK_WAIT_SECONDS; the client then follows the job
@@ -251,11 +253,13 @@ class Client:
         """
         body: dict[str, Any] = {
             "architectures": list(architectures),
-            "proxies": list(proxies),
-            "ensemble": ensemble,
             "init_seed": init_seed,
             "wait": wait,
         }
+        if proxies is not None:
+            body["proxies"] = list(proxies)
+        if ensemble is not None:
+            body["ensemble"] = ensemble
         if data is not None:
             body["data"] = dict(data)
         if dataset is not None:  # ensemble="learned": the predictor's dataset and metric

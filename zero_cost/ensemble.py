@@ -14,12 +14,25 @@ candidate missing every proxy scores NaN (and does not affect anyone else).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
-__all__ = ["ENSEMBLES", "Ensemble", "Scores", "get", "log_rank", "mean_rank", "names", "vote"]
+__all__ = [
+    "ENSEMBLES",
+    "Ensemble",
+    "Recommendation",
+    "Scores",
+    "get",
+    "log_rank",
+    "mean_rank",
+    "names",
+    "ranker",
+    "recommended",
+    "vote",
+]
 
 Scores = Mapping[str, Sequence[float | None] | ArrayLike]
 """Proxy name -> one score per candidate (higher = better; None/NaN/inf = missing)."""
@@ -151,3 +164,49 @@ def get(name: str) -> Ensemble:
         return ENSEMBLES[name]
     except KeyError:
         raise KeyError(f"unknown ensemble {name!r}; known: {', '.join(names())}") from None
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """A label-free ranker: ``method`` (an ensemble name) over ``proxies``."""
+
+    proxies: tuple[str, ...]
+    method: str
+    chosen_on: str
+
+
+_RECOMMENDED = Recommendation(proxies=("meco",), method="log_rank", chosen_on="nb201")
+"""The rule's pick on half A of the 400 reference cells: greedy selection stopped after
+``meco``, which no other proxy improved by 0.002 of mean Spearman. On half B it ranks at
+0.946 (CIFAR-10), 0.932 (CIFAR-100), 0.921 (ImageNet16-120) and 0.329 inside the true top
+10 % (``docs/reproduction.md``)."""
+
+
+def recommended(space: str) -> Recommendation:
+    """The label-free ranker the service uses when a rank request names no proxies.
+
+    Chosen on NAS-Bench-201 by the rule of ``docs/ensemble_choice.md`` (greedy selection of
+    label-free proxies for ``log_rank`` on one half of the reference cells, reported on the
+    other half; ``benchmarks/reproduce_nb201.py``). Every space gets that choice: its proxies
+    run on every space, and no other space has enough reference cells to choose by the same
+    rule (``chosen_on`` says where it was chosen).
+    """
+    return _RECOMMENDED
+
+
+def ranker(
+    proxies: Sequence[str] | None, method: str | None, space: str | None
+) -> tuple[list[str], str]:
+    """The proxies and the aggregation a rank uses: ``proxies`` as given, with ``method``
+    or else ``log_rank``; without proxies, the recommended ranker of ``space``, with its
+    aggregation unless ``method`` is given.
+
+    Raises:
+        ValueError: neither proxies nor a space.
+    """
+    if proxies is not None:
+        return list(proxies), method or "log_rank"
+    if space is None:
+        raise ValueError("name the proxies, or the space whose recommended ranker to use")
+    choice = recommended(space)
+    return list(choice.proxies), method or choice.method

@@ -69,9 +69,9 @@ class ScoringClient(Protocol):
     def rank(
         self,
         architectures: Sequence[int],
-        proxies: Sequence[str],
+        proxies: Sequence[str] | None = None,
         *,
-        ensemble: str = "log_rank",
+        ensemble: str | None = None,
         data: Mapping[str, Any] | None = None,
         init_seed: int = 0,
         poll_seconds: float = 0.5,

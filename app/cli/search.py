@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from zero_cost.client import Client
+from zero_cost.ensemble import ranker as choose_ranker
 
 from ._common import (
     DEFAULT_DATA_FILE,
@@ -28,7 +29,11 @@ from ._common import (
 )
 from .spec_files import read_specs
 
-DEFAULT_PROXIES = "synflow,nwot,jacob_cov,params,flops"
+ProxiesOption = Annotated[
+    str | None,
+    typer.Option(help="Comma-separated proxies (default: the space's recommended ranker)."),
+]
+
 
 DataOption = Annotated[
     Literal["synthetic", "npz"] | None,
@@ -45,10 +50,11 @@ commands = typer.Typer()
 def rank(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="Candidate specs (.json, .jsonl or .csv).")],
-    proxies: Annotated[str, typer.Option(help="Comma-separated proxies.")] = DEFAULT_PROXIES,
+    proxies: ProxiesOption = None,
     ensemble: Annotated[
-        Literal["log_rank", "mean_rank", "vote"], typer.Option(help="How to combine proxies.")
-    ] = "log_rank",
+        Literal["log_rank", "mean_rank", "vote"] | None,
+        typer.Option(help="How to combine proxies (default: log_rank, or the recommended's)."),
+    ] = None,
     top: Annotated[int, typer.Option(min=1, help="How many of the best to print.")] = 10,
     data: DataOption = None,
     batch_size: Annotated[
@@ -63,7 +69,9 @@ def rank(
     ensemble score is relative to the candidates ranked together.
     """
     state = get_state(ctx)
-    proxy_names = split_names(proxies)
+    proxy_names, ensemble = choose_ranker(
+        None if proxies is None else split_names(proxies), ensemble, space
+    )
     config = data_config(data, batch_size, DEFAULT_DATA_FILE)
     with reporting_errors(state), state.client() as client:
         items = read_specs(file, space)
@@ -119,11 +127,11 @@ def search(
     population: Annotated[int, typer.Option(min=1, help="Population size P.")] = 50,
     sample: Annotated[int, typer.Option(min=1, help="Tournament sample size S.")] = 10,
     batch: Annotated[int, typer.Option(min=1, help="Proposals ranked per request.")] = 25,
-    proxies: Annotated[str, typer.Option(help="Comma-separated proxies.")] = DEFAULT_PROXIES,
+    proxies: ProxiesOption = None,
     ensemble: Annotated[
-        Literal["log_rank", "mean_rank", "vote", "learned"],
+        Literal["log_rank", "mean_rank", "vote", "learned"] | None,
         typer.Option(help="How to combine proxies; 'learned': the service's predictor."),
-    ] = "log_rank",
+    ] = None,
     data: DataOption = None,
     batch_size: Annotated[
         int, typer.Option(min=1, help="Images in the scoring batch (with --data).")
@@ -167,7 +175,9 @@ def search(
     from zero_cost import search as searching
 
     state = get_state(ctx)
-    proxy_names = split_names(proxies)
+    proxy_names, ensemble = choose_ranker(
+        None if proxies is None else split_names(proxies), ensemble, space
+    )
     config = data_config(data, batch_size, DEFAULT_DATA_FILE)
     with reporting_errors(state), state.client() as client:
         searching.check_space(space)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import zipfile
 
+from zero_cost import ensemble, spaces
+
 from ..config import Settings
 from ..db.records import ProfileRecord
 from ..db.storage import Storage
@@ -19,7 +21,7 @@ from ..profiles import (
     load_batch,
     profile_key,
 )
-from ..schemas import ConfigOut, DataProfileList, DataProfileOut
+from ..schemas import ConfigOut, DataProfileList, DataProfileOut, RecommendedRanker
 
 
 def resolve_profile(
@@ -114,6 +116,13 @@ def server_config(storage: Storage, settings: Settings) -> ConfigOut:
     return ConfigOut(
         default_data=default.model_dump(),
         default_data_description=description,
+        recommended_rankers={
+            space: RecommendedRanker(
+                proxies=list(choice.proxies), ensemble=choice.method, chosen_on=choice.chosen_on
+            )
+            for space in spaces.names()
+            for choice in [ensemble.recommended(space)]
+        },
         max_batch_items=settings.max_batch_items,
         max_request_bytes=settings.max_request_bytes,
         max_upload_bytes=settings.max_upload_bytes,

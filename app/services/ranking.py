@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from zero_cost import ensemble
+
 from ..config import Settings
 from ..db import queue
 from ..db.records import PredictorRecord
@@ -36,14 +38,17 @@ def rank(storage: Storage, settings: Settings, body: RankIn, may_write: bool = T
     profile that exists, when every one has its scores; otherwise ``Forbidden`` says what
     would have to be written.
     """
-    versions = proxy_versions(body.proxies)
+    if body.proxies is not None:
+        proxy_versions(body.proxies)  # unknown proxies: 422 before anything is stored
     if not may_write:
         _check_nothing_to_store(storage, settings, body)
     refs = resolve_architectures(storage, settings, body.architectures, "architectures")
     ids = list(dict.fromkeys(refs))
+    proxies, method = _ranker(storage, body, ids)
+    versions = proxy_versions(proxies)
     profile = resolve_profile(storage, settings, body.data)
     predictor = None
-    if body.ensemble == "learned":
+    if method == "learned":
         predictor = _rank_predictor(storage, body, profile.id, versions)
     # An ensemble ranks a log-scale value of 0 last; a predictor sees it as it was trained
     # (missing).
@@ -58,7 +63,7 @@ def rank(storage: Storage, settings: Settings, body: RankIn, may_write: bool = T
             raise Forbidden(
                 "read_only_key",
                 f"architectures: {len(unscored)} of {len(ids)} have no stored scores of "
-                f"{', '.join(body.proxies)} on data profile {profile.id} (e.g. architecture "
+                f"{', '.join(proxies)} on data profile {profile.id} (e.g. architecture "
                 f"{unscored[0]}); scoring them needs a key that may write",
                 "architectures",
             )
@@ -78,7 +83,7 @@ def rank(storage: Storage, settings: Settings, body: RankIn, may_write: bool = T
     if scored.any():
         columns = {k: v[scored] for k, v in table.items()}
         if predictor is None:
-            combined[scored] = combine(body.ensemble, columns)
+            combined[scored] = combine(method, columns)
         else:
             scored_ids = [a for a, keep in zip(ids, scored, strict=True) if keep]
             combined[scored] = _predicted_scores(storage, predictor, scored_ids, columns)
@@ -97,12 +102,30 @@ def rank(storage: Storage, settings: Settings, body: RankIn, may_write: bool = T
     return RankOut(
         complete=bool(complete.all()),
         job_id=job_id,
+        proxy_versions=dict(versions),
+        ensemble=method,
         data_profile_id=profile.id,
         data_profile=describe(profile.source, profile.config),
         ranking=ranking,
         predictor_id=None if predictor is None else predictor.id,
         note=None if predictor is None else predictor_note(predictor),
     )
+
+
+def _ranker(storage: Storage, body: RankIn, ids: Sequence[int]) -> tuple[list[str], str]:
+    """The proxies and aggregation of ``body`` (``zero_cost.ensemble.ranker``); without
+    proxies, the architectures must be of one space, whose recommended ranker is used."""
+    space = None
+    if body.proxies is None:
+        found = {record.space for record in storage.get_architectures(ids).values()}
+        if len(found) > 1:
+            message = (
+                f"proxies: the architectures are of several spaces ({', '.join(sorted(found))}"
+                "), which may recommend different rankers; name the proxies"
+            )
+            raise InvalidRequest("proxies_required", message, "proxies")
+        space = found.pop()
+    return ensemble.ranker(body.proxies, body.ensemble, space)
 
 
 def _check_nothing_to_store(storage: Storage, settings: Settings, body: RankIn) -> None:

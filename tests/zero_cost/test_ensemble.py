@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from zero_cost import ensemble
-from zero_cost.ensemble import ENSEMBLES, get, log_rank, mean_rank, names, vote
+from zero_cost.ensemble import ENSEMBLES, get, log_rank, mean_rank, names, ranker, recommended, vote
 
 NAN = math.nan
 ALL = [vote, mean_rank, log_rank]
@@ -246,3 +246,25 @@ def test_registry():
         assert get(name) is ENSEMBLES[name]
     with pytest.raises(KeyError, match="log_rank, mean_rank, vote"):
         get("median")
+
+
+# -- the recommended ranker ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("space", ["nb201", "nb101", "graph"])
+def test_recommended_ranker_is_label_free_and_registered(space):
+    from zero_cost import proxies
+
+    choice = recommended(space)
+    assert choice.proxies and choice.method in names()
+    assert all(not proxies.get(p).needs_labels for p in choice.proxies)
+
+
+def test_ranker_fills_in_what_a_request_omits():
+    choice = recommended("nb201")
+    assert ranker(None, None, "nb201") == (list(choice.proxies), choice.method)
+    assert ranker(None, "vote", "nb201") == (list(choice.proxies), "vote")
+    assert ranker(["params", "flops"], None, None) == (["params", "flops"], "log_rank")
+    assert ranker(["params"], "mean_rank", "nb201") == (["params"], "mean_rank")
+    with pytest.raises(ValueError, match="space"):
+        ranker(None, None, None)
