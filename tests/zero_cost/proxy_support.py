@@ -14,6 +14,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from zero_cost import spaces
+from zero_cost.data import Batch, synthetic_batch
+
 # Hand-set weights of nn.Sequential(Linear(3, 4), ReLU, Linear(4, 2)), no biases.
 W1 = np.array(
     [
@@ -96,3 +99,19 @@ def wider_mlp(width: int) -> nn.Sequential:
     w1 = np.vstack([W1, rng.uniform(0.1, 1.0, (extra, 3)) * rng.choice([-1, 1], (extra, 3))])
     w2 = np.hstack([W2, rng.uniform(0.1, 1.0, (2, extra)) * rng.choice([-1, 1], (2, extra))])
     return mlp(w1, w2)
+
+
+def space_model(space_name: str) -> tuple[nn.Module, Batch]:
+    """A tiny network of ``space_name`` (nb201, nb101 or graph, from the specs above) and a
+    synthetic batch of 8 inputs of shape 3x16x16 with 10 classes."""
+    batch = synthetic_batch(8, input_shape=(3, 16, 16), num_classes=10, seed=0)
+    if space_name == "nb201":
+        space = spaces.get("nb201", channels=4, cells_per_stage=1)
+        arch = space.parse(NB201_ARCH)
+    elif space_name == "nb101":
+        space = spaces.get("nb101", stem_channels=8, num_stacks=2, cells_per_stack=1)
+        arch = space.parse(NB101_SPEC)
+    else:
+        space = spaces.get("graph")
+        arch = space.parse(GRAPH_SPEC)
+    return space.build(arch, num_classes=10, seed=0), batch

@@ -14,11 +14,17 @@ import sys
 import numpy as np
 import pytest
 import torch
-from proxy_support import GRAPH_SPEC, NB101_SPEC, NB201_ARCH, W1, W2, X4, as_float32_exact, mlp
+from proxy_support import (
+    W1,
+    W2,
+    X4,
+    as_float32_exact,
+    mlp,
+    space_model,
+)
 from torch import nn
 
-from zero_cost import proxies, spaces
-from zero_cost.data import synthetic_batch
+from zero_cost import proxies
 from zero_cost.engine import score
 
 NAMES = ["meco", "swap", "ntk_cond", "linear_regions"]
@@ -250,22 +256,10 @@ def test_ntk_cond_needs_two_samples():
 # -- every search space, reproducibility, registry --------------------------------------------
 
 
-def _space_model(kind: str) -> tuple[nn.Module, torch.Tensor]:
-    if kind == "nb201":
-        space = spaces.get("nb201", channels=4, cells_per_stage=1)
-        model = space.build(space.parse(NB201_ARCH), num_classes=10, seed=0)
-    elif kind == "nb101":
-        space = spaces.get("nb101", stem_channels=16, num_stacks=2, cells_per_stack=1)
-        model = space.build(space.parse(NB101_SPEC), num_classes=10, seed=0)
-    else:
-        space = spaces.get("graph")
-        model = space.build(space.parse(GRAPH_SPEC), num_classes=10, seed=0)
-    return model, synthetic_batch(8, input_shape=(3, 16, 16), num_classes=10, seed=0).inputs
-
-
 @pytest.mark.parametrize("kind", ["nb201", "nb101", "graph"])
 def test_ok_and_finite_on_every_space(kind):
-    model, inputs = _space_model(kind)
+    model, batch = space_model(kind)
+    inputs = batch.inputs
     results = score(model, NAMES, inputs, seed=0)
     for name in NAMES:
         assert results[name].status == "ok", f"{name}: {results[name].error}"
@@ -277,7 +271,8 @@ def test_ok_and_finite_on_every_space(kind):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_same_seed_is_bit_identical(name):
-    model, inputs = _space_model("nb201")
+    model, batch = space_model("nb201")
+    inputs = batch.inputs
     first = score(model, [name], inputs, seed=7)[name]
     second = score(model, [name], inputs, seed=7)[name]
     assert first.status == "ok", first.error
@@ -286,7 +281,8 @@ def test_same_seed_is_bit_identical(name):
 
 def test_shared_codes_give_the_values_scored_alone():
     # swap and linear_regions read nwot's ReLU codes from one main pass.
-    model, inputs = _space_model("nb201")
+    model, batch = space_model("nb201")
+    inputs = batch.inputs
     together = score(model, ["nwot", "swap", "linear_regions"], inputs)
     for name in ("swap", "linear_regions"):
         assert together[name].value == score(model, [name], inputs)[name].value

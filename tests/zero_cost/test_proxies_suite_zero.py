@@ -16,9 +16,6 @@ import numpy as np
 import pytest
 import torch
 from proxy_support import (
-    GRAPH_SPEC,
-    NB101_SPEC,
-    NB201_ARCH,
     W1,
     W2,
     X4,
@@ -26,6 +23,7 @@ from proxy_support import (
     Y4,
     as_float32_exact,
     mlp,
+    space_model,
     wider_mlp,
 )
 from torch import nn
@@ -304,7 +302,7 @@ def _reference_zen(model: nn.Module, pre_gap: str, shape: tuple[int, ...], seed:
 
 @pytest.mark.parametrize("space_name", ["nb201", "nb101"])
 def test_zen_matches_literal_reference_transcription(space_name):
-    model, batch = _space_model(space_name)
+    model, batch = space_model(space_name)
     pre_gap = "pool-input" if space_name == "nb201" else "cells-output"
     expected = _reference_zen(model, pre_gap, tuple(batch.inputs.shape), seed=0)
     result = score(model, ["zen"], batch.inputs, seed=0)["zen"]
@@ -319,7 +317,7 @@ def test_zen_without_global_pooling_raises():
 
 
 def test_zen_leaves_model_unchanged_and_ignores_other_proxies():
-    model, batch = _space_model("nb201")
+    model, batch = space_model("nb201")
     before = {k: v.clone() for k, v in model.state_dict().items()}
     alone = score(model, ["zen"], batch.inputs, batch.targets, seed=1)["zen"].value
     together = score(model, NAMES, batch.inputs, batch.targets, seed=1)["zen"].value
@@ -331,7 +329,7 @@ def test_zen_leaves_model_unchanged_and_ignores_other_proxies():
 
 
 def test_zen_with_chunks_is_finite():
-    model, batch = _space_model("nb201")
+    model, batch = space_model("nb201")
     result = score(model, ["zen"], batch.inputs, chunks=2)["zen"]
     assert result.status == "ok", result.error
     assert math.isfinite(result.value)
@@ -356,24 +354,10 @@ def test_zen_prefers_deeper_and_wider_networks():
 # -- all four on the search spaces -----------------------------------------------------------
 
 
-def _space_model(space_name: str):
-    batch = synthetic_batch(8, input_shape=(3, 16, 16), num_classes=10, seed=0)
-    if space_name == "nb201":
-        space = spaces.get("nb201", channels=4, cells_per_stage=1)
-        arch = space.parse(NB201_ARCH)
-    elif space_name == "nb101":
-        space = spaces.get("nb101", stem_channels=8, num_stacks=2, cells_per_stack=1)
-        arch = space.parse(NB101_SPEC)
-    else:
-        space = spaces.get("graph")
-        arch = space.parse(GRAPH_SPEC)
-    return space.build(arch, num_classes=10, seed=0), batch
-
-
 @pytest.mark.parametrize("space_name", ["nb201", "nb101", "graph"])
 @pytest.mark.parametrize("name", NAMES)
 def test_on_each_space_ok_finite_and_reproducible(space_name, name):
-    model, batch = _space_model(space_name)
+    model, batch = space_model(space_name)
     first = score(model, [name], batch.inputs, batch.targets, seed=0)[name]
     second = score(model, [name], batch.inputs, batch.targets, seed=0)[name]
     assert first.status == "ok", first.error
