@@ -10,9 +10,9 @@ the same way in ``app.api.params``.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel, GetJsonSchemaHandler, model_validator
+from pydantic import BaseModel, GetJsonSchemaHandler, computed_field, model_validator
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
@@ -69,3 +69,16 @@ class AcceptsRenamed(BaseModel):
         if "required" in target and not required:
             del target["required"]
         return schema
+
+
+class CarriesDeprecatedSeed(BaseModel):
+    """An answer that still carries ``seed``, the old name of its ``init_seed`` field (which
+    the answer declares itself, so that its fields keep their order)."""
+
+    if TYPE_CHECKING:
+        init_seed: int
+
+    @computed_field(description=deprecation_note("init_seed"), json_schema_extra=DEPRECATED)
+    @property
+    def seed(self) -> int:
+        return self.init_seed

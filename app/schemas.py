@@ -14,13 +14,12 @@ from pydantic import (
     JsonValue,
     Tag,
     ValidationInfo,
-    computed_field,
     field_validator,
 )
 
 from .fields import Id, Seed
 from .profiles import DATA_SOURCES, DataConfig
-from .renames import DEPRECATED, AcceptsRenamed, deprecation_note
+from .renames import AcceptsRenamed, CarriesDeprecatedSeed
 
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 ItemLimit = 100_000  # hard cap for parsing; the configured batch limit answers 413 below it
@@ -121,7 +120,7 @@ class ArchitectureBatchOut(BaseModel):
     created: int = Field(description="architectures new in this request (distinct ids)")
 
 
-class ScoreOut(BaseModel):
+class ScoreOut(CarriesDeprecatedSeed):
     architecture_id: int
     proxy: str
     proxy_version: str
@@ -133,11 +132,6 @@ class ScoreOut(BaseModel):
     error: str | None
     seconds: float
     device: str
-
-    @computed_field(description=deprecation_note("init_seed"), json_schema_extra=DEPRECATED)
-    @property
-    def seed(self) -> int:
-        return self.init_seed
 
 
 class ScoreList(_Page):
@@ -330,7 +324,7 @@ class CorrelationRow(BaseModel):
     )
 
 
-class CorrelationsOut(BaseModel):
+class CorrelationsOut(CarriesDeprecatedSeed):
     dataset: str
     metric: str
     data_profile_id: int
@@ -338,11 +332,6 @@ class CorrelationsOut(BaseModel):
     init_seed: int
     n_architectures: int
     rows: list[CorrelationRow]
-
-    @computed_field(description=deprecation_note("init_seed"), json_schema_extra=DEPRECATED)
-    @property
-    def seed(self) -> int:
-        return self.init_seed
 
 
 class PredictorIn(_In):
