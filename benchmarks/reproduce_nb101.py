@@ -37,26 +37,16 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from zero_cost import data, ensemble, metrics, proxies, score, spaces  # noqa: E402
+from benchmarks.reproduce_nb201 import SHARED_DATA, init_worker, worker_batch  # noqa: E402
+from zero_cost import ensemble, metrics, proxies, score, spaces  # noqa: E402
 from zero_cost.passes import Passes  # noqa: E402
 
-SHARED_DATA = ROOT.parent / "shared" / "data"
 PROXIES = tuple(p for p in proxies.names() if p != "ntk_cond")
 SEEDS = (0, 1)
 SEED_CHECK = ("synflow", "snip", "grad_norm", "fisher", "jacob_cov", "nwot")
 """The proxies also scored with init seed 1: those NAS-Bench-Suite-Zero's agreement figures
 name (synflow, snip, grad_norm and fisher agree at 0.99, jacob_cov at 0.37) and nwot."""
-BATCH_SIZE = 64
 K = 1e-5  # jacob_cov's constant
-
-_BATCH: data.Batch | None = None
-
-
-def _init_worker(npz_path: str) -> None:
-    global _BATCH
-    torch.set_num_threads(1)
-    _BATCH = data.npz_batch(npz_path, BATCH_SIZE, seed=0, split="train")
-
 
 def _naslib_jacob_cov(jacobian: np.ndarray) -> float:
     """jacob_cov as NASLib computes it: float32 Jacobians, ``np.corrcoef`` and the general
@@ -70,10 +60,11 @@ def _score_cell(job: tuple[dict, int, tuple[str, ...]]) -> dict[str, float]:
     spec, seed, names = job
     space = spaces.get("nb101")
     model = space.build(space.parse(spec), num_classes=10, seed=seed)
-    results = score(model, names, _BATCH.inputs, _BATCH.targets, seed=seed)
+    batch = worker_batch()
+    results = score(model, names, batch.inputs, batch.targets, seed=seed)
     row = {n: (r.log_value if r.log_value is not None else r.value) for n, r in results.items()}
     torch.manual_seed(seed)
-    passes = Passes(model.train(), _BATCH.inputs, _BATCH.targets, frozenset({"input_jacobian"}))
+    passes = Passes(model.train(), batch.inputs, batch.targets, frozenset({"input_jacobian"}))
     row["jacob_cov (NASLib numerics)"] = _naslib_jacob_cov(passes.input_jacobian().numpy())
     return row
 
@@ -85,7 +76,7 @@ def score_cells(
     context = multiprocessing.get_context("spawn")
     npz_path = str(SHARED_DATA / "cifar10_sample.npz")
     jobs = [({"matrix": c["matrix"], "ops": c["ops"]}, seed, tuple(names)) for c in cells]
-    with context.Pool(processes, initializer=_init_worker, initargs=(npz_path,)) as pool:
+    with context.Pool(processes, initializer=init_worker, initargs=(npz_path,)) as pool:
         rows = pool.map(_score_cell, jobs, chunksize=1)
     return {k: np.array([row[k] for row in rows], dtype=float) for k in rows[0]}
 

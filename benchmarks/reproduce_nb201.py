@@ -117,17 +117,26 @@ def load_cells(path: Path, count: int | None = None, seed: int = 0) -> list[Cell
 _BATCH: data.Batch | None = None
 
 
-def _init_worker(npz_path: str) -> None:
+def init_worker(npz_path: str) -> None:
+    """A scoring process's start: one torch thread, the batch loaded once."""
     global _BATCH
     torch.set_num_threads(1)
     _BATCH = data.npz_batch(npz_path, BATCH_SIZE, seed=0, split="train")
+
+
+def worker_batch() -> data.Batch:
+    """The batch ``init_worker`` loaded in this process."""
+    if _BATCH is None:
+        raise RuntimeError("init_worker has not run in this process")
+    return _BATCH
 
 
 def _score_cell(job: tuple[str, tuple[str, ...]]) -> dict[str, tuple[float, float]]:
     arch_str, proxy_names = job
     space = spaces.get("nb201")
     model = space.build(space.parse(arch_str), num_classes=10, seed=0)
-    results = score(model, proxy_names, _BATCH.inputs, _BATCH.targets, seed=0)
+    batch = worker_batch()
+    results = score(model, proxy_names, batch.inputs, batch.targets, seed=0)
     return {
         name: (r.log_value if r.log_value is not None else r.value, r.seconds)
         for name, r in results.items()
@@ -145,7 +154,7 @@ def score_cells(
     seconds per cell go to ``seconds`` when it is given."""
     context = multiprocessing.get_context("spawn")
     jobs = [(c.arch_str, tuple(proxy_names)) for c in cells]
-    with context.Pool(processes, initializer=_init_worker, initargs=(str(npz_path),)) as pool:
+    with context.Pool(processes, initializer=init_worker, initargs=(str(npz_path),)) as pool:
         rows = pool.map(_score_cell, jobs, chunksize=1)
     if seconds is not None:
         seconds.update({p: np.array([row[p][1] for row in rows]) for p in proxy_names})
