@@ -353,7 +353,10 @@ class PredictorIn(_In):
     space: Name = "nb201"
     init_seed: Seed = 0
     min_labels: Annotated[int, Field(ge=2, le=1_000_000)] = Field(
-        default=20, description="fewer labelled architectures: the label-free fallback"
+        default=20,
+        description="fewer labelled architectures: the label-free baseline without trying a "
+        "model; with more, a model is used only where it beats that baseline in "
+        "cross-validation on the labelled architectures",
     )
 
 

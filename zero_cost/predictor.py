@@ -16,7 +16,7 @@ ranks them**: the natural log for proxies flagged ``log_scale`` (``ScoreResult.l
 e.g. synflow), the plain value otherwise; pass ``raw=True`` to :meth:`Features.build` to
 have log-scale proxies logged for you. (The model itself is a tree ensemble on quantile
 bins, so any monotone rescaling of a column leaves it unchanged; the convention matters
-for the fallback and for people reading the features.) Missing scores (None, NaN, +-inf)
+for the baseline and for people reading the features.) Missing scores (None, NaN, +-inf)
 are allowed: the model routes them natively.
 
 Model. scikit-learn's ``HistGradientBoostingRegressor``, with fixed hyperparameters
@@ -32,24 +32,55 @@ the labels matters and the few collapsed cells at chance accuracy (about 10 % on
 CIFAR-10) cannot dominate the squared loss. Predictions are therefore estimated
 quantiles, about 0 to 1.
 
-Fallback. Below ``min_labels`` labelled architectures (default 20) no model is fitted: the
-predictor ranks candidates with the label-free ``log_rank`` ensemble of AZ-NAS over the
-label-free proxies among the columns (those whose ``needs_labels`` is False; all proxy
-columns when there are none), and says so in ``mode == "fallback"`` and
-``fallback_reason``. Its predictions are the quantile of the ensemble score among the
-candidates passed to :meth:`Predictor.predict`, on the same 0-1 scale as the model's.
-On NAS-Bench-201 the model only overtakes this ensemble from about 50 labels
-(``docs/learned.md``); ``min_labels`` can be raised accordingly.
+Baseline. Every predictor carries the label-free ranker it would replace: the ``log_rank``
+ensemble of AZ-NAS over the *baseline* proxies (:func:`baseline_proxies`; by default those
+of ``ensemble.recommended(space)`` when the proxy columns hold them all, the space read off
+the encoding columns, else every label-free proxy among the columns, else every proxy
+column; ``Predictor(baseline=...)`` names them explicitly). It serves twice:
+
+* as a feature: besides the proxy and encoding columns the model sees the quantile of each
+  row's baseline score, computed with ``log_rank`` over the training rows when fitting and
+  over the training rows together with the rows passed to :meth:`Predictor.predict` when
+  predicting (so a row's value does not hinge on how many candidates are passed). A tree
+  ensemble cannot easily build this sum of log-ranks out of single columns; given it, the
+  model can start from the baseline's order and learn corrections.
+* as the ranker the model has to beat, by the rule below.
+
+The rule (written down before any benchmark result was seen, not tuned on them). With n
+labelled rows and the weights ``weights`` (default :data:`WEIGHTS` = 0, 0.25, 0.5, 0.75, 1):
+
+1. If n < ``min_labels`` (default 20), or n < 2 x :data:`INNER_FOLDS` while more than one
+   weight is allowed, no model is fitted: the predictor ranks by the baseline (weight 0).
+2. Otherwise, :data:`INNER_FOLDS`-fold cross-validation on the labelled rows only (shuffled
+   with the fit's seed) gives every labelled row an out-of-fold prediction of a model fitted
+   on the other folds (its baseline feature computed as above). For each weight w, the blend
+   ``w * q(out-of-fold prediction) + (1 - w) * q(baseline score)``, q being the rank
+   quantile among the n labelled rows, is scored by its Spearman rho with the labels; w = 0
+   is exactly the baseline's rho on those rows. (With a single allowed weight this step is
+   skipped.)
+3. The weight with the highest rho is chosen; ties (within 1e-9) and undefined rho go to the
+   smaller weight, so the model is used only when it *beats* the baseline on held-out
+   labelled rows.
+4. Weight 0: ``mode == "fallback"``, ``fallback_reason`` says why, and :meth:`predict`
+   returns the quantile of the baseline score among the rows passed (NaN for a row missing
+   every baseline proxy). Weight w > 0: a model is fitted on all n rows, ``mode ==
+   "model"``, and :meth:`predict` returns ``w * q(model) + (1 - w) * q(baseline)``, q the
+   rank quantile among the rows passed (the model's quantile alone where the baseline is
+   missing); for w = 1, the model's estimated quantiles themselves.
+
+``weight``, ``inner_spearman`` (rho by weight) and ``choice`` (in words) record the decision.
+The inner cross-validation costs :data:`INNER_FOLDS` extra fits per :meth:`Predictor.fit`.
 
 Evaluation is out-of-sample only: :meth:`Predictor.cross_validate` reports metrics of
-out-of-fold predictions (:func:`evaluate`); nothing here computes a fit on the training
-rows.
+out-of-fold predictions (:func:`evaluate`), each fold's predictor making its own choice on
+its own training part; nothing here computes a fit on the training rows.
 
 Serialisation (:meth:`Predictor.to_bytes`) stores the *training data and settings*, not
 fitted trees, as an ``.npz`` archive read with ``allow_pickle=False``; :meth:`from_bytes`
-refits, which is deterministic and takes well under a second for benchmark-sized data.
-So loading never unpickles anything, and a stored predictor still loads after a
-scikit-learn upgrade (refitted by the new version, so predictions may then differ slightly).
+refits (inner cross-validation included), which is deterministic and takes a few seconds at
+most for benchmark-sized data. So loading never unpickles anything, and a stored predictor
+still loads after a scikit-learn upgrade (refitted by the new version, so predictions may
+then differ slightly).
 """
 
 from __future__ import annotations
@@ -75,17 +106,29 @@ from .spaces import nb101, nb201
 __all__ = [
     "DEFAULT_MIN_LABELS",
     "GBM_PARAMS",
+    "INNER_FOLDS",
+    "WEIGHTS",
     "CrossValidation",
     "Evaluation",
     "Features",
     "Predictor",
+    "baseline_proxies",
     "encode",
     "encoding_names",
     "evaluate",
 ]
 
 DEFAULT_MIN_LABELS = 20
-"""Fewest labelled architectures for which a model is fitted instead of the fallback."""
+"""Fewest labelled architectures for which a model is considered instead of the baseline."""
+
+INNER_FOLDS = 5
+"""Folds of the inner cross-validation that chooses the model's weight (module docstring)."""
+
+WEIGHTS: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
+"""The model weights the inner cross-validation chooses from; 0 is the baseline alone."""
+
+_TIE = 1e-9
+"""Inner-CV Spearman differences up to this count as ties (the smaller weight wins)."""
 
 GBM_PARAMS: Mapping[str, Any] = {
     "loss": "squared_error",
@@ -101,7 +144,8 @@ GBM_PARAMS: Mapping[str, Any] = {
 TOP_FRACTION = 0.10
 """The share of best architectures that :func:`evaluate` looks at separately."""
 
-_FORMAT = "zero_cost.predictor/1"
+_FORMAT = "zero_cost.predictor/2"
+_OLD_FORMATS = ("zero_cost.predictor/1",)  # no baseline or weights stored: defaults
 
 Float2D = NDArray[np.float64]
 Float1D = NDArray[np.float64]
@@ -398,88 +442,227 @@ def _quantiles(values: Float1D) -> Float1D:
     return result
 
 
-class Predictor:
-    """Fit on labelled architectures, predict the accuracy quantile of others.
+def _baseline_quantiles(columns: Float2D) -> Float1D:
+    """Quantile among the rows of their ``log_rank`` score over the columns (NaN for a row
+    missing every column)."""
+    if len(columns) == 0:
+        return np.empty(0)
+    return _quantiles(ensemble.log_rank({str(i): columns[:, i] for i in range(columns.shape[1])}))
 
-    ``min_labels``: below this many labelled architectures :meth:`fit` uses the label-free
-    fallback instead of a model. After :meth:`fit`, ``mode`` is ``"model"`` or
-    ``"fallback"`` and ``fallback_reason`` says why the fallback was used (None otherwise).
+
+def _blend(model: Float1D, baseline: Float1D, weight: float) -> Float1D:
+    """``weight * q(model) + (1 - weight) * q(baseline)`` with q the rank quantile among the
+    rows; q(model) alone where the baseline is missing."""
+    q_model = _quantiles(model)
+    return np.where(
+        np.isfinite(baseline), weight * q_model + (1 - weight) * baseline, q_model
+    ).astype(np.float64)
+
+
+def _check_weights(weights: Sequence[float]) -> tuple[float, ...]:
+    try:
+        result = tuple(sorted({float(w) for w in weights}))
+    except (TypeError, ValueError):
+        result = ()
+    if not result or not all(0.0 <= w <= 1.0 for w in result):
+        raise ValueError(f"weights must be numbers between 0 and 1, at least one; got {weights!r}")
+    return result
+
+
+def _space_of(features: Features) -> str | None:
+    """The space whose encoding columns the features hold, if any."""
+    encoding = features.names[len(features.proxies) :]
+    if not encoding:
+        return None
+    space = encoding[0].split(":", 1)[0]
+    return space if space in _ENCODERS else None
+
+
+def baseline_proxies(columns: Sequence[str], space: str | None = None) -> tuple[str, ...]:
+    """The proxies of the default label-free baseline among the proxy ``columns``.
+
+    Those of ``ensemble.recommended(space)`` when ``space`` is given, the recommendation
+    names some proxies and the columns hold them all (the ranker the service uses without
+    labels); else every registered label-free proxy among the columns (``needs_labels``
+    False); else all the columns.
+    """
+    if space is not None:
+        chosen = ensemble.recommended(space).proxies
+        if chosen and set(chosen) <= set(columns):
+            return tuple(chosen)
+    return _fallback_proxies(columns)
+
+
+class Predictor:
+    """Fit on labelled architectures, predict the accuracy quantile of others, never ranking
+    the labelled architectures worse (in inner cross-validation) than the label-free
+    baseline it would replace; the rule is in the module docstring.
+
+    ``min_labels``: below this many labelled architectures :meth:`fit` uses the baseline
+    without trying a model. ``baseline``: the proxies of the baseline ``log_rank`` ensemble
+    (default :func:`baseline_proxies` of the feature columns). ``weights``: the model weights
+    the inner cross-validation may choose (default :data:`WEIGHTS`; ``(1.0,)`` forces the
+    model whenever there are ``min_labels`` labels).
+
+    After :meth:`fit`: ``mode`` is ``"model"`` (weight > 0) or ``"fallback"`` (weight 0);
+    ``fallback_reason`` says why the baseline is used (None otherwise); ``weight`` is the
+    chosen model weight, ``inner_spearman`` the inner cross-validated rho by weight (empty
+    when none was run) and ``choice`` the decision in words; ``fallback_proxies`` are the
+    baseline's proxies.
     """
 
-    def __init__(self, *, min_labels: int = DEFAULT_MIN_LABELS) -> None:
+    def __init__(
+        self,
+        *,
+        min_labels: int = DEFAULT_MIN_LABELS,
+        baseline: Sequence[str] | None = None,
+        weights: Sequence[float] = WEIGHTS,
+    ) -> None:
         if isinstance(min_labels, bool) or not isinstance(min_labels, int) or min_labels < 2:
             raise ValueError(f"min_labels must be an integer >= 2, got {min_labels!r}")
+        if baseline is not None and (isinstance(baseline, str) or not baseline):
+            raise ValueError(f"baseline must be a non-empty sequence of proxy names: {baseline!r}")
         self.min_labels = min_labels
+        self.baseline: tuple[str, ...] | None = None if baseline is None else tuple(baseline)
+        self.weights = _check_weights(weights)
         self.mode: Literal["model", "fallback"] | None = None
         self.fallback_reason: str | None = None
+        self.weight: float | None = None
+        self.inner_spearman: dict[float, float] = {}
+        self.choice: str | None = None
         self.n_labels = 0
         self.seed = 0
         self.feature_names: tuple[str, ...] = ()
         self.proxy_names: tuple[str, ...] = ()
         self.fallback_proxies: tuple[str, ...] = ()
+        self._baseline_index: list[int] = []
         self._model: HistGradientBoostingRegressor | None = None
         self._train: tuple[Float2D, Float1D] | None = None
+
+    # ----------------------------------------------------------------------- fitting
 
     def fit(self, features: Features, accuracies: ArrayLike, seed: int = 0) -> Predictor:
         """Fit on the rows with a finite accuracy (the others are ignored); returns self.
 
+        Chooses the model weight by the rule of the module docstring, then fits the model on
+        all labelled rows when the weight is above 0.
+
         Raises:
-            ValueError: lengths differ, or the fallback is needed but there is no proxy
-                column to rank by.
+            ValueError: lengths differ, no proxy column for the baseline, or a named
+                baseline proxy is not a proxy column.
         """
         y = np.array(accuracies, dtype=np.float64).reshape(-1)
         if y.size != len(features):
             raise ValueError(f"{len(features)} feature rows but {y.size} accuracies")
+        if self.baseline is not None:
+            missing = [name for name in self.baseline if name not in features.proxies]
+            if missing:
+                raise ValueError(f"baseline proxies {missing} are not proxy columns")
+            chosen = self.baseline
+        else:
+            chosen = baseline_proxies(features.proxies, _space_of(features))
+        if not chosen:
+            raise ValueError("no proxy scores for the label-free baseline to fall back on")
         labelled = np.isfinite(y)
         x, y = features.values[labelled], y[labelled]
-        fallback_proxies = _fallback_proxies(features.proxies)
-        if y.size < self.min_labels and not fallback_proxies:
-            raise ValueError(
-                f"only {y.size} labelled architectures (minimum {self.min_labels}) "
-                "and no proxy scores to fall back on"
-            )
         self.n_labels, self.seed = int(y.size), int(seed)
         self.feature_names, self.proxy_names = features.names, features.proxies
-        self.fallback_proxies = fallback_proxies
+        self.fallback_proxies = tuple(chosen)
+        self._baseline_index = [features.names.index(name) for name in chosen]
         self._train = (x, y)
-        if self.n_labels < self.min_labels:
-            self.mode, self._model = "fallback", None
+        self._model, self.inner_spearman = None, {}
+        ensemble_name = f"label-free log_rank ensemble of {', '.join(chosen)}"
+        needed = (
+            self.min_labels if len(self.weights) == 1 else max(self.min_labels, 2 * INNER_FOLDS)
+        )
+        if self.n_labels < needed:
+            self.weight = 0.0
             self.fallback_reason = (
                 f"{self.n_labels} labelled architectures, fewer than the minimum of "
-                f"{self.min_labels}: ranking by the label-free log_rank ensemble of "
-                f"{', '.join(self.fallback_proxies)}"
+                f"{needed}: ranking by the {ensemble_name}"
             )
-            return self
-        model = HistGradientBoostingRegressor(**GBM_PARAMS, random_state=self.seed)
-        with threadpool_limits(limits=1, user_api="openmp"):  # deterministic, light on CPU
-            model.fit(x, stats.rankdata(y) / y.size)
-        self.mode, self._model, self.fallback_reason = "model", model, None
+            self.choice = self.fallback_reason
+        elif len(self.weights) == 1:
+            self.weight = self.weights[0]
+            self.choice = f"model weight {self.weight:g} (the only one allowed)"
+            self.fallback_reason = None
+            if self.weight == 0:
+                self.fallback_reason = f"model weight fixed at 0: ranking by the {ensemble_name}"
+        else:
+            with threadpool_limits(limits=1, user_api="openmp"):  # deterministic, light on CPU
+                self.inner_spearman = self._inner_cv(x, y)
+            self.weight = _choose(self.inner_spearman)
+            rhos = ", ".join(f"{w:g}: {rho:.3f}" for w, rho in self.inner_spearman.items())
+            self.choice = (
+                f"model weight {self.weight:g} chosen by {INNER_FOLDS}-fold cross-validation "
+                f"on the {self.n_labels} labelled architectures (Spearman by model weight, "
+                f"0 = the baseline alone: {rhos})"
+            )
+            self.fallback_reason = None
+            if self.weight == 0:
+                self.fallback_reason = (
+                    f"in {INNER_FOLDS}-fold cross-validation on the {self.n_labels} labelled "
+                    f"architectures no model blend ranked them better than the {ensemble_name}"
+                    f" (Spearman {self.inner_spearman[0.0]:.3f}): ranking by that ensemble"
+                )
+        if self.weight > 0:
+            with threadpool_limits(limits=1, user_api="openmp"):
+                self._model = self._fit_model(x, y)
+        self.mode = "model" if self.weight > 0 else "fallback"
         return self
+
+    def _fit_model(self, x: Float2D, y: Float1D) -> HistGradientBoostingRegressor:
+        """The model on rows ``x`` (their baseline feature among themselves) and labels y."""
+        inputs = np.column_stack([x, _baseline_quantiles(x[:, self._baseline_index])])
+        model = HistGradientBoostingRegressor(**GBM_PARAMS, random_state=self.seed)
+        return model.fit(inputs, stats.rankdata(y) / y.size)
+
+    def _model_predict(
+        self, model: HistGradientBoostingRegressor, train: Float2D, x: Float2D
+    ) -> Float1D:
+        """The model's predictions for rows ``x``, their baseline feature computed among the
+        training rows ``train`` and ``x`` together."""
+        both = np.vstack([train[:, self._baseline_index], x[:, self._baseline_index]])
+        feature = _baseline_quantiles(both)[len(train) :]
+        return model.predict(np.column_stack([x, feature])).astype(np.float64)
+
+    def _inner_cv(self, x: Float2D, y: Float1D) -> dict[float, float]:
+        """Spearman rho with the labels of each weight's blend of out-of-fold model
+        predictions and the baseline, over the labelled rows (step 2 of the rule)."""
+        oof = np.empty(y.size)
+        splitter = KFold(n_splits=INNER_FOLDS, shuffle=True, random_state=self.seed)
+        for train, test in splitter.split(x):
+            model = self._fit_model(x[train], y[train])
+            oof[test] = self._model_predict(model, x[train], x[test])
+        base = _baseline_quantiles(x[:, self._baseline_index])
+        return {w: metrics.spearman(_blend(oof, base, w), y) for w in self.weights}
+
+    # ----------------------------------------------------------------------- prediction
 
     def predict(self, features: Features) -> Float1D:
         """Predicted accuracy quantile of each row (higher = better; only the order matters).
 
-        In fallback mode this is the quantile of the log_rank ensemble among these rows
-        (NaN for a row missing every fallback proxy).
+        Weight 0 (fallback): the quantile of the baseline ensemble among these rows (NaN for
+        a row missing every baseline proxy). Weight 1: the model's estimated quantiles.
+        Otherwise the blend of the two rank quantiles among these rows.
 
         Raises:
             RuntimeError: not fitted.
             ValueError: a feature column the predictor was fitted on is missing.
         """
-        if self.mode is None:
+        if self.mode is None or self._train is None or self.weight is None:
             raise RuntimeError("the predictor is not fitted; call fit first")
         if self.mode == "fallback":
-            x = features.select(self.fallback_proxies)
-            if len(x) == 0:
-                return np.empty(0)
-            columns = {name: x[:, i] for i, name in enumerate(self.fallback_proxies)}
-            return _quantiles(ensemble.log_rank(columns))
+            return _baseline_quantiles(features.select(self.fallback_proxies))
         assert self._model is not None
         x = features.select(self.feature_names)
         if len(x) == 0:
             return np.empty(0)
         with threadpool_limits(limits=1, user_api="openmp"):
-            return self._model.predict(x).astype(np.float64)
+            prediction = self._model_predict(self._model, self._train[0], x)
+        if self.weight == 1:
+            return prediction
+        return _blend(prediction, _baseline_quantiles(x[:, self._baseline_index]), self.weight)
 
     def cross_validate(
         self, features: Features, accuracies: ArrayLike, k: int = 5, seed: int = 0
@@ -487,8 +670,9 @@ class Predictor:
         """K-fold cross-validation on the labelled rows; never a fit on its own training rows.
 
         The labelled rows are shuffled with ``seed`` into ``k`` folds; each fold is predicted
-        by a fresh predictor (with this one's ``min_labels``, so a small training part uses
-        the fallback) fitted on the other folds. This predictor is left unchanged.
+        by a fresh predictor with this one's settings (``min_labels``, ``baseline``,
+        ``weights``), fitted on the other folds, which makes its own choice of weight there.
+        This predictor is left unchanged.
 
         Raises:
             ValueError: ``k < 2`` or fewer labelled rows than folds.
@@ -507,7 +691,7 @@ class Predictor:
         splitter = KFold(n_splits=k, shuffle=True, random_state=seed)
         for fold, (train, test) in enumerate(splitter.split(labelled)):
             train_rows, test_rows = labelled[train], labelled[test]
-            model = Predictor(min_labels=self.min_labels)
+            model = self._fresh()
             model.fit(features.take(train_rows), y[train_rows], seed=seed)
             predictions[test_rows] = model.predict(features.take(test_rows))
             folds[test_rows] = fold
@@ -520,10 +704,16 @@ class Predictor:
             evaluation=evaluate(predictions[labelled], y[labelled]),
         )
 
+    def _fresh(self) -> Predictor:
+        return Predictor(min_labels=self.min_labels, baseline=self.baseline, weights=self.weights)
+
     # ----------------------------------------------------------------------- storage
 
     def to_bytes(self) -> bytes:
         """The training data and settings as an ``.npz`` archive (no pickled objects).
+
+        The baseline is stored as resolved at fit time, so a later change of the default
+        recommendation does not change a stored predictor.
 
         Raises:
             RuntimeError: not fitted.
@@ -537,6 +727,8 @@ class Predictor:
             "seed": self.seed,
             "feature_names": list(self.feature_names),
             "proxy_names": list(self.proxy_names),
+            "baseline": list(self.fallback_proxies),
+            "weights": list(self.weights),
             "gbm_params": dict(GBM_PARAMS),
         }
         buffer = io.BytesIO()
@@ -549,7 +741,9 @@ class Predictor:
     def from_bytes(cls, data: bytes) -> Predictor:
         """A predictor equal to the one :meth:`to_bytes` stored, refitted from its data.
 
-        The same scikit-learn version gives identical predictions. Loading never unpickles.
+        The same scikit-learn version gives identical predictions (and the same choice of
+        weight). Loading never unpickles. Predictors stored before the baseline was part of
+        the format get the default baseline and weights.
 
         Raises:
             ValueError: the bytes are not a stored predictor.
@@ -561,13 +755,29 @@ class Predictor:
             names = tuple(str(name) for name in meta["feature_names"])
             proxies_ = tuple(str(name) for name in meta["proxy_names"])
             min_labels, seed = int(meta["min_labels"]), int(meta["seed"])
-            ok = meta["format"] == _FORMAT and x.ndim == 2 and x.shape == (y.size, len(names))
+            old = meta["format"] in _OLD_FORMATS
+            baseline = None if old else tuple(str(name) for name in meta["baseline"])
+            weights = WEIGHTS if old else tuple(float(w) for w in meta["weights"])
+            ok = (old or meta["format"] == _FORMAT) and (
+                x.ndim == 2 and x.shape == (y.size, len(names))
+            )
         except Exception as exc:  # any malformed input: a zip error, a missing key, bad JSON
             raise ValueError(f"not a stored predictor: {exc}") from None
         if not ok:
             raise ValueError("not a stored predictor: unknown format or inconsistent shapes")
         features = Features(np.asarray(x, dtype=np.float64), names, proxies_)
-        return cls(min_labels=min_labels).fit(features, np.asarray(y, dtype=np.float64), seed)
+        model = cls(min_labels=min_labels, baseline=baseline, weights=weights)
+        return model.fit(features, np.asarray(y, dtype=np.float64), seed)
+
+
+def _choose(rhos: Mapping[float, float]) -> float:
+    """The weight with the highest rho; ties within ``_TIE`` and nan go to the smaller."""
+    best_weight, best = 0.0, -math.inf
+    for weight in sorted(rhos):
+        rho = rhos[weight]
+        if math.isfinite(rho) and rho > best + _TIE:
+            best_weight, best = weight, rho
+    return best_weight
 
 
 def _fallback_proxies(columns: Sequence[str]) -> tuple[str, ...]:

@@ -90,7 +90,10 @@ def train(
         )
     model = Predictor(min_labels=min_labels).fit(x, truth)
     cv = Predictor(min_labels=min_labels).cross_validate(x, truth, k=CV_FOLDS)
-    report = cv.evaluation.to_dict() | {"folds": CV_FOLDS, "fold_modes": list(cv.modes)}
+    # The model's weight against the label-free baseline, chosen by inner cross-validation on
+    # the labelled rows (0: the baseline alone, i.e. fallback mode), and why, in words.
+    choice = {"model_weight": model.weight, "choice": model.choice}
+    report = cv.evaluation.to_dict() | {"folds": CV_FOLDS, "fold_modes": list(cv.modes)} | choice
     oof = {int(a): _finite(p) for a, p in zip(architecture_ids, cv.predictions, strict=True)}
     assert model.mode is not None
     return TrainedPredictor(

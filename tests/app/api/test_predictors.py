@@ -51,8 +51,11 @@ def no_model(body: object) -> None:
 
 
 def report(client: TestClient, ids: list[int], rows: list[dict]) -> None:
+    """Report 100 - the true accuracy: labels the label-free baseline (which ranks by proxies
+    that grow with accuracy) ranks backwards, so a model must beat it in the predictor's inner
+    cross-validation and a predictor with enough labels is a model, not the baseline."""
     items = [
-        {"architecture": a, "dataset": "cifar10", "value": float(row["cifar10_test"])}
+        {"architecture": a, "dataset": "cifar10", "value": 100 - float(row["cifar10_test"])}
         for a, row in zip(ids, rows, strict=True)
     ]
     answer = client.post("/v1/accuracies", json={"items": items})
@@ -117,6 +120,8 @@ def test_predictor_round_trip(migrated_url: str, shared_data: Path, serve: Serve
         assert trained["fallback_reason"] is None and trained["n_labels"] == early
         assert METRIC_KEYS <= set(trained["metrics"]) and trained["metrics"]["n"] == early
         assert trained["metrics"]["fold_modes"] == ["model"] * 5
+        assert trained["metrics"]["model_weight"] > 0
+        assert "cross-validation" in trained["metrics"]["choice"]
         assert -1 <= trained["metrics"]["spearman"] <= 1
         curve = trained["learning_curve"]
         assert [point["labels"] for point in curve] == [25]
