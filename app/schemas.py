@@ -17,6 +17,9 @@ from pydantic import (
     field_validator,
 )
 
+from zero_cost import spaces
+from zero_cost.repeats import Repeats
+
 from .fields import Id, Seed
 from .profiles import DATA_SOURCES, DataConfig
 from .renames import AcceptsRenamed, CarriesDeprecatedSeed
@@ -58,7 +61,7 @@ class _Page(BaseModel):
 class ArchitectureIn(_In):
     """An architecture spec in one of the search spaces."""
 
-    space: Name = Field(description="search space: nb201, nb101 or graph")
+    space: Name = Field(description=f"search space, one of: {', '.join(spaces.names())}")
     spec: JsonValue = Field(description="the space's spec: a cell string, a dict, ...")
     settings: dict[Name, int] = Field(
         default_factory=dict, description="space settings, e.g. {'channels': 16}"
@@ -85,8 +88,7 @@ def _submission_kind(value: object) -> str:
 
 
 ArchitectureRef = Annotated[
-    Annotated[Id, Tag("ArchitectureId")]
-    | Annotated[ArchitectureIn, Tag("ArchitectureIn")],
+    Annotated[Id, Tag("ArchitectureId")] | Annotated[ArchitectureIn, Tag("ArchitectureIn")],
     Discriminator(_reference_kind),
 ]
 ArchitectureSubmission = Annotated[
@@ -120,14 +122,51 @@ class ArchitectureBatchOut(BaseModel):
     created: int = Field(description="architectures new in this request (distinct ids)")
 
 
+MAX_REPEATS = 10
+"""The most init seeds, and the most batches, one score may be repeated over."""
+
+
+class RepeatCounts(_In):
+    """How often each proxy is scored (``zero_cost.repeats``): the network built with
+    ``init_seeds`` init seeds (``init_seed``, ``init_seed`` + 1, ...), each scored on
+    ``batches`` batches of the data profile (drawn with its seed, its seed + 1, ...). The
+    score is the mean of the k = init_seeds x batches values (geometric for log-scale proxies
+    such as synflow), stored with their standard deviation and k; ensembles rank on the
+    means. 1 and 1: one score."""
+
+    init_seeds: Annotated[int, Field(ge=1, le=MAX_REPEATS)] = 1
+    batches: Annotated[int, Field(ge=1, le=MAX_REPEATS)] = 1
+
+    @classmethod
+    def of(cls, repeats: Repeats) -> RepeatCounts:
+        return cls(init_seeds=repeats.init_seeds, batches=repeats.batches)
+
+    def counts(self) -> Repeats:
+        """As the library's ``zero_cost.repeats.Repeats``."""
+        return Repeats(self.init_seeds, self.batches)
+
+
+REPEATS_FIELD = Field(
+    default_factory=RepeatCounts, description="how often each proxy is scored; default once"
+)
+
+
 class ScoreOut(CarriesDeprecatedSeed):
     architecture_id: int
     proxy: str
     proxy_version: str
     data_profile_id: int
     init_seed: int
-    value: float | None
-    log_value: float | None
+    repeats: RepeatCounts = Field(description="the init seeds and batches scored")
+    k: int = Field(description="the number of values summarised: init_seeds x batches")
+    value: float | None = Field(
+        description="the score; repeated, the mean (geometric for log-scale proxies)"
+    )
+    log_value: float | None = Field(description="its natural log, for log-scale proxies")
+    std: float | None = Field(
+        description="the standard deviation of the k values (of their logs for log-scale "
+        "proxies); 0 for one score, null when not finite or not recorded"
+    )
     status: str
     error: str | None
     seconds: float
@@ -152,7 +191,6 @@ class AccuracyIn(_In):
     ]
     epochs: Annotated[int, Field(ge=0, le=1_000_000)] = 0
     source: Annotated[str, Field(max_length=128)] = ""
-
 
     @field_validator("value")
     @classmethod
@@ -199,6 +237,7 @@ class ScoreJobIn(_In):
         "(GET /v1/config): the CIFAR-10 sample when the server has it, else a synthetic batch",
     )
     init_seed: Seed = 0
+    repeats: RepeatCounts = REPEATS_FIELD
 
 
 class ItemError(BaseModel):
@@ -215,6 +254,7 @@ class ScoreJobOut(BaseModel):
     data_profile_id: int
     data_profile: str = Field(description="what the data profile is, in one line")
     init_seed: int
+    repeats: RepeatCounts
     total: int
     counts: dict[str, int]
     errors: list[ItemError]
@@ -281,6 +321,7 @@ class RankIn(_In):
         "(GET /v1/config): the CIFAR-10 sample when the server has it, else a synthetic batch",
     )
     init_seed: Seed = 0
+    repeats: RepeatCounts = REPEATS_FIELD
     wait: bool = Field(default=False, description="block (bounded) until all are scored")
     dataset: Name | None = Field(default=None, description="with ensemble 'learned' only")
     metric: Name = Field(default="test_accuracy", description="with ensemble 'learned' only")
@@ -300,6 +341,8 @@ class RankOut(BaseModel):
     ensemble: str = Field(description="the aggregation (or 'learned') that ranked them")
     data_profile_id: int
     data_profile: str = Field(description="what the data profile is, in one line")
+    init_seed: int
+    repeats: RepeatCounts = Field(description="how often each proxy was scored")
     ranking: list[RankedCandidate]
     predictor_id: int | None = Field(default=None, description="with ensemble 'learned'")
     note: str | None = Field(default=None, description="e.g. the predictor is in fallback mode")
@@ -330,6 +373,7 @@ class CorrelationsOut(CarriesDeprecatedSeed):
     data_profile_id: int
     data_profile: str = Field(description="what the data profile is, in one line")
     init_seed: int
+    repeats: RepeatCounts = Field(description="how often each proxy was scored")
     n_architectures: int
     rows: list[CorrelationRow]
 

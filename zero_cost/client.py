@@ -23,6 +23,8 @@ from typing import Any, Literal
 
 import httpx
 
+from .repeats import ONCE, Repeats
+
 Architecture = int | Mapping[str, Any]
 """An architecture id, or a spec ``{"space": ..., "spec": ..., "settings": {...}}``."""
 
@@ -168,6 +170,7 @@ class Client:
         *,
         data: Mapping[str, Any] | None = None,
         init_seed: int = 0,
+        repeats: Repeats = ONCE,
         wait: bool = True,
         poll_seconds: float = 1.0,
         timeout: float | None = None,
@@ -175,6 +178,9 @@ class Client:
         idempotency_key: str | None = None,
     ) -> Job:
         """Queue a score job; with ``wait``, follow it until it finishes (or ``timeout``).
+        ``repeats``: score each proxy over so many init seeds and batches and store the mean,
+        standard deviation and k (``zero_cost.repeats``); read them with ``scores`` passing
+        ``repeat_init_seeds`` and ``repeat_batches``.
 
         The request carries an ``Idempotency-Key`` (``idempotency_key``, else a new UUID4),
         the same on each of its retries: a retry whose first attempt was stored after all
@@ -186,7 +192,7 @@ class Client:
             "architectures": list(architectures),
             "proxies": list(proxies),
             "init_seed": init_seed,
-        }
+        } | _repeats_field(repeats)
         if data is not None:
             body["data"] = dict(data)
         headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
@@ -227,7 +233,8 @@ class Client:
             time.sleep(poll_seconds)
 
     def scores(self, **filters: Any) -> list[dict]:
-        """Stored scores (filters: architecture_id, proxy, data_profile_id, limit, offset)."""
+        """Stored scores (filters: architecture_id, proxy, data_profile_id,
+        repeat_init_seeds, repeat_batches, job_id, limit, offset)."""
         return self.request("GET", "/v1/scores", params=filters).json()["data"]
 
     def rank(
@@ -238,6 +245,7 @@ class Client:
         ensemble: str | None = None,
         data: Mapping[str, Any] | None = None,
         init_seed: int = 0,
+        repeats: Repeats = ONCE,
         wait: bool = True,
         poll_seconds: float = 0.5,
         dataset: str | None = None,
@@ -250,12 +258,13 @@ class Client:
         With ``wait``, candidates not scored yet are waited for however long scoring takes
         (the service blocks at most ZC_RANK_WAIT_SECONDS; the client then follows the job
         and asks again). Without it, unscored candidates come last with ``rank`` None.
+        ``repeats``: rank on the means of scores repeated so often (see ``score``).
         """
         body: dict[str, Any] = {
             "architectures": list(architectures),
             "init_seed": init_seed,
             "wait": wait,
-        }
+        } | _repeats_field(repeats)
         if proxies is not None:
             body["proxies"] = list(proxies)
         if ensemble is not None:
@@ -289,10 +298,14 @@ class Client:
         ensembles: Sequence[str] | None = None,
         data_profile_id: int | None = None,
         bootstrap: int = 1000,
+        repeats: Repeats = ONCE,
     ) -> dict:
         """How well each proxy and ensemble ranks the reported accuracies. Proxies and
-        ensembles as for the figures: None means all, an empty list none."""
+        ensembles as for the figures: None means all, an empty list none. ``repeats``: of
+        the scores repeated so often (see ``score``)."""
         params: dict[str, Any] = {"dataset": dataset, "metric": metric, "bootstrap": bootstrap}
+        if repeats != ONCE:
+            params |= {"repeat_init_seeds": repeats.init_seeds, "repeat_batches": repeats.batches}
         params.update(_names_param("proxies", proxies))
         params.update(_names_param("ensembles", ensembles))
         if data_profile_id is not None:
@@ -401,6 +414,14 @@ class Client:
         """Predictors, the newest first."""
         params = {k: v for k, v in {"dataset": dataset, "metric": metric}.items() if v}
         return self.request("GET", "/v1/predictors", params=params).json()["data"]
+
+
+def _repeats_field(repeats: Repeats) -> dict[str, Any]:
+    """The ``repeats`` field of a request body; left out for a single score, so that a
+    service older than repeats understands the request."""
+    if repeats == ONCE:
+        return {}
+    return {"repeats": {"init_seeds": repeats.init_seeds, "batches": repeats.batches}}
 
 
 def _names_param(key: str, names: Sequence[str] | None) -> dict[str, str]:

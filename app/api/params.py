@@ -7,10 +7,13 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Query
 
+from zero_cost.repeats import ONCE, Repeats
+
 from .. import services
 from ..errors import InvalidRequest
 from ..fields import MAX_ID, MAX_INT64
 from ..renames import deprecation_note
+from ..schemas import MAX_REPEATS
 from ..services import PopulationQuery
 from .deps import SettingsDep, StorageDep
 
@@ -49,8 +52,9 @@ def _data_profile_id(
 def _init_seed(
     init_seed: Annotated[
         int | None,
-        Query(ge=0, le=MAX_INT64, description="the seed the networks were initialised with; "
-              "default 0"),
+        Query(
+            ge=0, le=MAX_INT64, description="the seed the networks were initialised with; default 0"
+        ),
     ] = None,
     seed: Annotated[
         int | None,
@@ -67,6 +71,23 @@ InitSeedDep = Annotated[int, Depends(_init_seed)]
 """``init_seed`` (or its deprecated name ``seed``); 0 when neither is given."""
 
 
+def _repeats(
+    repeat_init_seeds: Annotated[
+        int,
+        Query(ge=1, le=MAX_REPEATS, description="scores repeated over so many init seeds"),
+    ] = 1,
+    repeat_batches: Annotated[
+        int, Query(ge=1, le=MAX_REPEATS, description="scores repeated over so many batches")
+    ] = 1,
+) -> Repeats:
+    return Repeats(repeat_init_seeds, repeat_batches)
+
+
+RepeatsDep = Annotated[Repeats, Depends(_repeats)]
+"""Which scores to read: ``repeat_init_seeds`` x ``repeat_batches`` (default 1 x 1, single
+scores; the ``repeats`` of the score job that made them)."""
+
+
 def split_names(value: str | None) -> list[str] | None:
     """The names of a comma-separated ``Names`` parameter; None (all) when it is absent."""
     return None if value is None else [part.strip() for part in value.split(",") if part.strip()]
@@ -81,6 +102,7 @@ def _population_query(
     ensembles: Names = None,
     data_profile_id: DataProfileIdDep = None,
     init_seed: InitSeedDep = 0,
+    repeats: RepeatsDep = ONCE,
 ) -> PopulationQuery:
     return PopulationQuery(
         dataset=dataset,
@@ -89,6 +111,7 @@ def _population_query(
         ensembles=split_names(ensembles),
         profile_id=services.analysis_profile(storage, settings, data_profile_id),
         seed=init_seed,
+        repeats=repeats,
     )
 
 

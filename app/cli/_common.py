@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import typer
@@ -24,6 +24,26 @@ from rich.progress import (
 )
 
 from zero_cost.client import ApiError, Client, Job
+
+from ..schemas import MAX_REPEATS
+
+RepeatInitSeedsOption = Annotated[
+    int,
+    typer.Option(
+        min=1,
+        max=MAX_REPEATS,
+        help="Score each proxy with so many init seeds (seed, seed + 1, ...) and use the mean.",
+    ),
+]
+RepeatBatchesOption = Annotated[
+    int,
+    typer.Option(
+        min=1,
+        max=MAX_REPEATS,
+        help="Score each proxy on so many batches (drawn with the data seed, + 1, ...) and use "
+        "the mean.",
+    ),
+]
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_DATA_FILE = Path("../shared/data/cifar10_sample.npz")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -9,9 +10,13 @@ from typing import Annotated, Any, Literal
 import typer
 from rich.table import Table
 
+from zero_cost.repeats import Repeats
+
 from ._common import (
     DEFAULT_DATA_FILE,
     CliError,
+    RepeatBatchesOption,
+    RepeatInitSeedsOption,
     State,
     data_config,
     emit_json,
@@ -104,6 +109,8 @@ def score_command(
         int, typer.Option(min=1, help="Images in the scoring batch (with --data).")
     ] = 64,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the network init and batch.")] = 0,
+    repeat_init_seeds: RepeatInitSeedsOption = 1,
+    repeat_batches: RepeatBatchesOption = 1,
     space: Annotated[str, typer.Option(help="Space of specs that do not name one.")] = "nb201",
     local: Annotated[
         bool, typer.Option("--local", help="Score in this process, without a service.")
@@ -114,9 +121,12 @@ def score_command(
     With a service: submits the specs of FILE (and/or --ids), queues a score job and
     follows it with a progress bar. With --local: builds and scores each network here
     (no server, no database). Log-scale proxies (synflow) are shown as their natural log.
+    With repeats, each proxy's score is its mean over the init seeds and batches (geometric
+    for log-scale proxies), shown with its standard deviation.
     """
     state = get_state(ctx)
     proxy_names = split_names(proxies)
+    repeats = Repeats(repeat_init_seeds, repeat_batches)
     with reporting_errors(state):
         items = read_specs(file, space) if file is not None else []
         id_list = [int(part) for part in split_names(ids)] if ids else []
@@ -127,11 +137,11 @@ def score_command(
                 raise CliError("--ids needs a service; --local scores the specs of FILE")
             if not items:
                 raise CliError("nothing to score: give a FILE of specs")
-            rows = _score_local(items, proxy_names, data, data_file, batch_size, seed)
+            rows = _score_local(items, proxy_names, data, data_file, batch_size, seed, repeats)
             job = None
         else:
             config = data_config(data, batch_size, data_file, seed=seed)
-            job, rows = _score_remote(state, items, id_list, proxy_names, config, seed)
+            job, rows = _score_remote(state, items, id_list, proxy_names, config, seed, repeats)
     if state.json:
         emit_json({"job": job, "architectures": rows})
         return
@@ -148,15 +158,19 @@ def _score_local(
     data_file: Path,
     batch_size: int,
     seed: int,
+    repeats: Repeats,
 ) -> list[dict[str, Any]]:
     """Build and score each network in this process; one row per item, ``id`` None."""
     from zero_cost import data as datasets
-    from zero_cost import score, spaces
+    from zero_cost import spaces
+    from zero_cost.repeats import score_repeated
 
+    draws = range(seed, seed + repeats.batches)
     if data == "npz":
-        batch = datasets.npz_batch(data_file, batch_size, seed=seed)
+        batch_list = [datasets.npz_batch(data_file, batch_size, seed=s) for s in draws]
     else:
-        batch = datasets.synthetic_batch(batch_size, seed=seed)
+        batch_list = [datasets.synthetic_batch(batch_size, seed=s) for s in draws]
+    init_seeds = range(seed, seed + repeats.init_seeds)
     parsed = []
     for i, item in enumerate(items):
         try:
@@ -169,8 +183,8 @@ def _score_local(
     with progress_bar() as progress:
         task = progress.add_task("scoring", total=len(items))
         for item, (space, arch) in zip(items, parsed, strict=True):
-            model = space.build(arch, num_classes=batch.num_classes, seed=seed)
-            results = score(model, proxies, batch.inputs, batch.targets, seed=seed)
+            build = functools.partial(space.build, arch, batch_list[0].num_classes)
+            results = score_repeated(build, proxies, batch_list, init_seeds)
             rows.append(
                 {
                     "id": None,
@@ -180,6 +194,8 @@ def _score_local(
                         name: {
                             "value": r.value,
                             "log_value": r.log_value,
+                            "std": r.std,
+                            "k": r.k,
                             "status": r.status,
                             "error": r.error,
                         }
@@ -198,9 +214,11 @@ def _score_remote(
     proxies: Sequence[str],
     data: dict[str, Any],
     seed: int,
+    repeats: Repeats,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Store ``items``, score them and the stored ``ids`` in one job followed to its end;
-    the job's details and one row per architecture with its scores of this seed."""
+    the job's details and one row per architecture with its scores of this seed and
+    repeats."""
     with state.client() as client:
         stored = []
         for batch in batches(items):
@@ -214,20 +232,28 @@ def _score_remote(
         progress, update = job_progress("scoring")
         with progress:
             job = client.score(
-                architecture_ids, proxies, data=data, init_seed=seed, on_progress=update
+                architecture_ids,
+                proxies,
+                data=data,
+                init_seed=seed,
+                repeats=repeats,
+                on_progress=update,
             )
         details = client.job_details(job.id)
         profile_id = details["data_profile_id"]
         rows = []
         for architecture_id in architecture_ids:
             found = {}
-            for s in client.scores(architecture_id=architecture_id, data_profile_id=profile_id):
+            stored_scores = client.scores(
+                architecture_id=architecture_id,
+                data_profile_id=profile_id,
+                repeat_init_seeds=repeats.init_seeds,
+                repeat_batches=repeats.batches,
+            )
+            for s in stored_scores:
                 if s["init_seed"] == seed and s["proxy"] in proxies:
                     found[s["proxy"]] = {
-                        "value": s["value"],
-                        "log_value": s["log_value"],
-                        "status": s["status"],
-                        "error": s["error"],
+                        key: s[key] for key in ("value", "log_value", "std", "k", "status", "error")
                     }
             spec = specs.get(architecture_id)
             if spec is None:
@@ -255,7 +281,10 @@ def _score_table(rows: Sequence[dict[str, Any]], proxies: Sequence[str], title: 
             elif s["status"] == "error":
                 cells.append("error")
             else:
-                cells.append(format_number(s["log_value"] if log_scale[p] else s["value"]))
+                text = format_number(s["log_value"] if log_scale[p] else s["value"])
+                if s["k"] > 1 and s["std"] is not None:
+                    text += f" ± {format_number(s['std'])}"
+                cells.append(text)
         table.add_row("" if row["id"] is None else str(row["id"]), short_spec(row["spec"]), *cells)
     return table
 
@@ -278,6 +307,8 @@ def status(
     table.add_row("proxies", ", ".join(details["proxies"]))
     table.add_row("data profile", str(details["data_profile_id"]))
     table.add_row("init seed", str(details["init_seed"]))
+    repeats = details.get("repeats", {"init_seeds": 1, "batches": 1})  # older services: once
+    table.add_row("repeats", f"{repeats['init_seeds']} init seeds x {repeats['batches']} batches")
     table.add_row("total", str(details["total"]))
     for name, count in sorted(details["counts"].items()):
         table.add_row(name, str(count))

@@ -27,6 +27,9 @@ from sqlalchemy import (
     func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.elements import ColumnElement
+
+from zero_cost.repeats import Repeats
 
 from .statuses import ItemStatus, PredictorStatus
 
@@ -37,7 +40,6 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
 
 
 def status_check(statuses: type[StrEnum]) -> CheckConstraint:
@@ -87,7 +89,8 @@ class DataProfile(Base):
 
 
 class ScoreJob(Base):
-    """A request to score architectures with proxies on a data profile.
+    """A request to score architectures with proxies on a data profile, each proxy
+    ``repeat_init_seeds`` x ``repeat_batches`` times (``zero_cost.repeats``).
 
     ``idempotency_key`` is the client's ``Idempotency-Key`` header, unique so that a retried
     request finds its job instead of creating another; ``request_hash`` (SHA-256 of the
@@ -103,6 +106,8 @@ class ScoreJob(Base):
     )
     data_profile_id: Mapped[int] = mapped_column(ForeignKey("data_profiles.id"))
     init_seed: Mapped[int] = mapped_column(BigInteger)
+    repeat_init_seeds: Mapped[int] = mapped_column(Integer, server_default="1")
+    repeat_batches: Mapped[int] = mapped_column(Integer, server_default="1")
     cancelled: Mapped[bool] = mapped_column(Boolean, default=False)
     idempotency_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
     request_hash: Mapped[str | None] = mapped_column(
@@ -135,13 +140,26 @@ class JobItem(Base):
 class Score(Base):
     """One proxy's value for an architecture on a data profile with an init seed.
 
-    ``value`` and ``log_value`` are NULL when not finite; ``status`` says why ("nonfinite")
-    and ``error`` holds the message.
+    Repeated (``repeat_init_seeds`` or ``repeat_batches`` above 1): the summary of the proxy
+    scored with init seeds ``seed, seed + 1, ...`` on the profile's batch drawn with its
+    seed plus ``0, 1, ...`` (``zero_cost.repeats``): ``value`` the mean (geometric for
+    log-scale proxies), ``std`` the standard deviation (of the logs for those); ``std`` is 0
+    for a single score. ``value``, ``log_value`` and ``std`` are NULL when not finite;
+    ``status`` says why ("nonfinite") and ``error`` holds the message.
     """
 
     __tablename__ = "scores"
     __table_args__ = (
-        UniqueConstraint("architecture_id", "proxy", "proxy_version", "data_profile_id", "seed"),
+        UniqueConstraint(
+            "architecture_id",
+            "proxy",
+            "proxy_version",
+            "data_profile_id",
+            "seed",
+            "repeat_init_seeds",
+            "repeat_batches",
+            name="uq_scores_key",
+        ),
         Index("ix_scores_profile_proxy", "data_profile_id", "proxy"),
     )
 
@@ -151,13 +169,24 @@ class Score(Base):
     proxy_version: Mapped[str] = mapped_column(String(32))
     data_profile_id: Mapped[int] = mapped_column(ForeignKey("data_profiles.id"))
     seed: Mapped[int] = mapped_column(BigInteger)
+    repeat_init_seeds: Mapped[int] = mapped_column(Integer, server_default="1")
+    repeat_batches: Mapped[int] = mapped_column(Integer, server_default="1")
     value: Mapped[float | None] = mapped_column(Float, nullable=True)
     log_value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    std: Mapped[float | None] = mapped_column(Float, nullable=True)
     status: Mapped[str] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     seconds: Mapped[float] = mapped_column(Float)
     device: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    @classmethod
+    def repeated(cls, repeats: Repeats) -> list[ColumnElement[bool]]:
+        """The conditions that select scores repeated as ``repeats`` says."""
+        return [
+            cls.repeat_init_seeds == repeats.init_seeds,
+            cls.repeat_batches == repeats.batches,
+        ]
 
 
 class Accuracy(Base):

@@ -20,6 +20,7 @@ from .records import (
     accuracy_record,
     architecture_record,
     job_proxy_versions,
+    job_repeats,
     job_summary,
     predictor_record,
     profile_without_blob,
@@ -94,13 +95,23 @@ class PagedReads:
         architecture_ids: Sequence[int] | None = None,
         proxy: str | None = None,
         data_profile_id: int | None = None,
+        repeat_init_seeds: int | None = None,
+        repeat_batches: int | None = None,
         job_id: int | None = None,
         limit: int = 100,
         offset: int = 0,
     ) -> tuple[list[ScoreRecord], int]:
-        """Scores of some architectures, of a proxy, on a profile; with ``job_id``, the
-        scores that job asked for (its architectures, profile, seed and proxy versions)."""
-        conditions = _equal({Score.proxy: proxy, Score.data_profile_id: data_profile_id})
+        """Scores of some architectures, of a proxy, on a profile, repeated so often; with
+        ``job_id``, the scores that job asked for (its architectures, profile, seed, repeats
+        and proxy versions)."""
+        conditions = _equal(
+            {
+                Score.proxy: proxy,
+                Score.data_profile_id: data_profile_id,
+                Score.repeat_init_seeds: repeat_init_seeds,
+                Score.repeat_batches: repeat_batches,
+            }
+        )
         if architecture_ids is not None:
             conditions.append(Score.architecture_id.in_(list(architecture_ids)))
         if job_id is not None:
@@ -180,5 +191,6 @@ def _job_scores(session: Session, job_id: int) -> list[ColumnElement[bool]]:
         Score.architecture_id.in_(select(JobItem.architecture_id).where(JobItem.job_id == job_id)),
         Score.data_profile_id == job.data_profile_id,
         Score.seed == job.init_seed,
+        *Score.repeated(job_repeats(job)),
         or_(*(and_(Score.proxy == name, Score.proxy_version == v) for name, v in pairs)),
     ]

@@ -28,12 +28,16 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, Update, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from zero_cost.repeats import ONCE, Repeats
+
 from .models import Architecture, DataProfile, JobItem, Score, ScoreJob, Worker
 from .records import (
     ItemInputs,
     KeyedJob,
     ScoreRecord,
     architecture_record,
+    job_proxy_versions,
+    job_repeats,
     profile_record,
 )
 from .session import chunks, db_epoch, dialect_insert, transaction
@@ -52,14 +56,18 @@ def create_job(
     proxies: ProxyVersions,
     data_profile_id: int,
     init_seed: int,
+    repeats: Repeats = ONCE,
 ) -> int:
-    """A job over ``architecture_ids`` for ``proxies`` (name, version) pairs; its id.
+    """A job over ``architecture_ids`` for ``proxies`` (name, version) pairs, each scored
+    as ``repeats`` says; its id.
 
     Items whose scores all exist already are created succeeded: a job whose scores all
     exist is complete at once.
     """
     with transaction(engine) as session:
-        job_id = _insert_job(session, architecture_ids, proxies, data_profile_id, init_seed)
+        job_id = _insert_job(
+            session, architecture_ids, proxies, data_profile_id, init_seed, repeats
+        )
         assert job_id is not None  # without a key, nothing can conflict
         return job_id
 
@@ -72,6 +80,7 @@ def create_job_once(
     init_seed: int,
     idempotency_key: str,
     request_hash: str,
+    repeats: Repeats = ONCE,
 ) -> KeyedJob:
     """``create_job`` unless a job with ``idempotency_key`` exists: then that job.
 
@@ -88,6 +97,7 @@ def create_job_once(
             proxies,
             data_profile_id,
             init_seed,
+            repeats,
             idempotency_key,
             request_hash,
         )
@@ -157,6 +167,7 @@ def _insert_job(
     proxies: ProxyVersions,
     data_profile_id: int,
     init_seed: int,
+    repeats: Repeats,
     idempotency_key: str | None = None,
     request_hash: str | None = None,
 ) -> int | None:
@@ -169,6 +180,8 @@ def _insert_job(
             proxies=json.dumps([[name, version] for name, version in proxies]),
             data_profile_id=data_profile_id,
             init_seed=init_seed,
+            repeat_init_seeds=repeats.init_seeds,
+            repeat_batches=repeats.batches,
             cancelled=False,
             idempotency_key=idempotency_key,
             request_hash=request_hash,
@@ -178,7 +191,9 @@ def _insert_job(
     )
     if job_id is None:
         return None
-    complete = _fully_scored(session, architecture_ids, proxies, data_profile_id, init_seed)
+    complete = _fully_scored(
+        session, architecture_ids, proxies, data_profile_id, init_seed, repeats
+    )
     now = session.scalar(select(db_epoch()))
     rows = [
         {
@@ -201,6 +216,7 @@ def _stored_versions(
     proxies: ProxyVersions,
     data_profile_id: int,
     seed: int,
+    repeats: Repeats,
 ) -> dict[int, set[tuple[str, str]]]:
     """architecture id -> the (proxy, version) pairs of ``proxies`` it has scores of."""
     have: dict[int, set[tuple[str, str]]] = {}
@@ -210,6 +226,7 @@ def _stored_versions(
                 Score.architecture_id.in_(chunk),
                 Score.data_profile_id == data_profile_id,
                 Score.seed == seed,
+                *Score.repeated(repeats),
                 Score.proxy.in_([name for name, _ in proxies]),
             )
         )
@@ -224,9 +241,10 @@ def _fully_scored(
     proxies: ProxyVersions,
     data_profile_id: int,
     seed: int,
+    repeats: Repeats,
 ) -> set[int]:
     wanted = set(proxies)
-    have = _stored_versions(session, architecture_ids, proxies, data_profile_id, seed)
+    have = _stored_versions(session, architecture_ids, proxies, data_profile_id, seed, repeats)
     return {a for a, got in have.items() if wanted <= got}
 
 
@@ -336,20 +354,22 @@ class JobQueue:
 
     def inputs(self, item: ClaimedItem) -> ItemInputs:
         """What scoring the item needs, read in one transaction: its architecture, data
-        profile and seed, and the (proxy, version) pairs of its job not stored yet."""
+        profile, seed and repeats, and the (proxy, version) pairs of its job not stored yet."""
         with transaction(self.engine) as session:
             job = session.get(ScoreJob, item.job_id)
             architecture = session.get(Architecture, item.architecture_id)
             profile = session.get(DataProfile, job.data_profile_id)
-            proxies = [(name, version) for name, version in json.loads(job.proxies)]
+            proxies = job_proxy_versions(job.proxies)
+            repeats = job_repeats(job)
             have = _stored_versions(
-                session, [architecture.id], proxies, profile.id, job.init_seed
+                session, [architecture.id], proxies, profile.id, job.init_seed, repeats
             ).get(architecture.id, set())
             return ItemInputs(
                 architecture=architecture_record(architecture),
                 profile=profile_record(profile),
                 missing=[pair for pair in proxies if pair not in have],
                 seed=job.init_seed,
+                repeats=repeats,
             )
 
     def heartbeat(self) -> set[int]:
@@ -450,6 +470,8 @@ class JobQueue:
                     s.proxy_version,
                     s.data_profile_id,
                     s.seed,
+                    s.repeat_init_seeds,
+                    s.repeat_batches,
                 ),
             )
             session.execute(

@@ -7,6 +7,8 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from zero_cost.repeats import ONCE, Repeats
+
 from .models import Accuracy, Architecture, DataProfile, Predictor, Score, ScoreJob
 from .statuses import FINISHED_ITEM_STATUSES, JobStatus, job_status
 
@@ -47,6 +49,9 @@ class ProfileRecord:
 
 @dataclass(frozen=True)
 class ScoreRecord:
+    """A stored score; its fields are the columns of ``models.Score``. Repeated (either
+    count above 1): the summary over the repeats, ``std`` their standard deviation."""
+
     architecture_id: int
     proxy: str
     proxy_version: str
@@ -58,6 +63,13 @@ class ScoreRecord:
     error: str | None
     seconds: float
     device: str
+    repeat_init_seeds: int = 1
+    repeat_batches: int = 1
+    std: float | None = None
+
+    @property
+    def repeats(self) -> Repeats:
+        return Repeats(self.repeat_init_seeds, self.repeat_batches)
 
 
 @dataclass(frozen=True)
@@ -72,8 +84,8 @@ class AccuracyRecord:
 
 @dataclass(frozen=True)
 class JobRecord:
-    """A score job: the (proxy, version) pairs the API resolved for it, its data profile
-    and seed, its item counts by status and (up to a limit) its items' errors."""
+    """A score job: the (proxy, version) pairs the API resolved for it, its data profile,
+    seed and repeats, its item counts by status and (up to a limit) its items' errors."""
 
     id: int
     proxy_versions: list[tuple[str, str]]
@@ -82,6 +94,7 @@ class JobRecord:
     cancelled: bool
     counts: dict[str, int]
     errors: list[dict] = field(default_factory=list)
+    repeats: Repeats = ONCE
 
     @property
     def proxies(self) -> list[str]:
@@ -104,8 +117,13 @@ def job_summary(row: ScoreJob, counts: dict[str, int]) -> JobSummary:
         row.init_seed,
         row.cancelled,
         counts,
+        repeats=job_repeats(row),
         created_at=row.created_at,
     )
+
+
+def job_repeats(row: ScoreJob) -> Repeats:
+    return Repeats(row.repeat_init_seeds, row.repeat_batches)
 
 
 def job_proxy_versions(stored: str) -> list[tuple[str, str]]:
@@ -220,6 +238,9 @@ def score_record(row: Score) -> ScoreRecord:
         row.error,
         row.seconds,
         row.device,
+        row.repeat_init_seeds,
+        row.repeat_batches,
+        row.std,
     )
 
 
@@ -251,12 +272,13 @@ def profile_without_blob(row: tuple) -> ProfileRecord:
 @dataclass(frozen=True)
 class ItemInputs:
     """What a worker needs to score a job item: the (proxy, version) pairs of its job that
-    the architecture has no stored score of on the profile with the seed."""
+    the architecture has no stored score of on the profile with the seed and repeats."""
 
     architecture: ArchitectureRecord
     profile: ProfileRecord
     missing: list[tuple[str, str]]
     seed: int
+    repeats: Repeats = ONCE
 
 
 @dataclass(frozen=True)

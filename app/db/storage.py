@@ -18,6 +18,8 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import Engine, case, func, select, tuple_
 from sqlalchemy.orm import Session
 
+from zero_cost.repeats import ONCE, Repeats
+
 from .models import (
     Accuracy,
     Architecture,
@@ -42,6 +44,7 @@ from .records import (
     ScoreRecord,
     architecture_record,
     job_proxy_versions,
+    job_repeats,
     predictor_record,
     profile_record,
     profile_without_blob,
@@ -186,6 +189,7 @@ class Storage(PagedReads):
                 job.cancelled,
                 counts,
                 errors,
+                job_repeats(job),
             )
 
     def jobs_by_status(self) -> dict[str, int]:
@@ -207,8 +211,9 @@ class Storage(PagedReads):
         data_profile_id: int,
         seed: int,
         proxies: Sequence[tuple[str, str]],
+        repeats: Repeats = ONCE,
     ) -> dict[int, dict[str, ScoreRecord]]:
-        """architecture id -> proxy -> score, for the given proxy versions."""
+        """architecture id -> proxy -> score, for the given proxy versions and repeats."""
         wanted = set(proxies)
         result: dict[int, dict[str, ScoreRecord]] = {}
         with transaction(self.engine) as session:
@@ -218,6 +223,7 @@ class Storage(PagedReads):
                         Score.architecture_id.in_(chunk),
                         Score.data_profile_id == data_profile_id,
                         Score.seed == seed,
+                        *Score.repeated(repeats),
                         Score.proxy.in_([name for name, _ in wanted]),
                     )
                 )
@@ -236,13 +242,20 @@ class Storage(PagedReads):
             )
             return {profile_id: int(count) for profile_id, count in rows}
 
-    def scored_architecture_ids(self, data_profile_id: int, seed: int) -> list[int]:
-        """Ids of the architectures with at least one score on a profile and seed, ascending."""
+    def scored_architecture_ids(
+        self, data_profile_id: int, seed: int, repeats: Repeats = ONCE
+    ) -> list[int]:
+        """Ids of the architectures with at least one score on a profile with a seed and
+        repeats, ascending."""
         with transaction(self.engine) as session:
             return list(
                 session.scalars(
                     select(Score.architecture_id)
-                    .where(Score.data_profile_id == data_profile_id, Score.seed == seed)
+                    .where(
+                        Score.data_profile_id == data_profile_id,
+                        Score.seed == seed,
+                        *Score.repeated(repeats),
+                    )
                     .distinct()
                     .order_by(Score.architecture_id)
                 )

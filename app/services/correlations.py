@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from ..db.storage import Storage
-from ..schemas import CorrelationsOut
+from ..schemas import CorrelationsOut, RepeatCounts
 from .data_profiles import profile_description
 from .population import (
     PopulationQuery,
@@ -47,6 +47,7 @@ def correlations(storage: Storage, query: PopulationQuery, n_resamples: int) -> 
         data_profile_id=found.profile_id,
         data_profile=profile_description(storage, found.profile_id),
         init_seed=query.seed,
+        repeats=RepeatCounts.of(query.repeats),
         n_architectures=len(found.architecture_ids),
         rows=rows,
     )

@@ -14,6 +14,7 @@ from ..schemas import (
     AccuracyOut,
     ArchitectureDetail,
     ArchitectureList,
+    RepeatCounts,
     ScoreList,
     ScoreOut,
 )
@@ -47,6 +48,8 @@ def list_scores(
     architecture_ids: Sequence[int] | None = None,
     proxy: str | None = None,
     profile_id: int | None = None,
+    repeat_init_seeds: int | None = None,
+    repeat_batches: int | None = None,
     job_id: int | None = None,
     limit: int = 1000,
     offset: int = 0,
@@ -56,6 +59,8 @@ def list_scores(
         architecture_ids=architecture_ids,
         proxy=proxy,
         data_profile_id=profile_id,
+        repeat_init_seeds=repeat_init_seeds,
+        repeat_batches=repeat_batches,
         job_id=job_id,
         limit=limit,
         offset=offset,
@@ -67,7 +72,13 @@ def list_scores(
 def score_out(record: ScoreRecord) -> ScoreOut:
     """A stored score as the API answers it (its ``seed`` column is the ``init_seed``)."""
     values = asdict(record)
-    return ScoreOut(init_seed=values.pop("seed"), **values)
+    del values["repeat_init_seeds"], values["repeat_batches"]
+    return ScoreOut(
+        init_seed=values.pop("seed"),
+        repeats=RepeatCounts.of(record.repeats),
+        k=record.repeats.k,
+        **values,
+    )
 
 
 def list_accuracies(
@@ -94,7 +105,5 @@ def architecture_detail(storage: Storage, architecture_id: int) -> ArchitectureD
     return ArchitectureDetail(
         **architecture_out(record).model_dump(exclude={"created"}),
         scores=list_scores(storage, architecture_ids=[architecture_id], limit=10_000).data,
-        accuracies=list_accuracies(
-            storage, architecture_id=architecture_id, limit=10_000
-        ).data,
+        accuracies=list_accuracies(storage, architecture_id=architecture_id, limit=10_000).data,
     )

@@ -13,6 +13,7 @@ import numpy as np
 from zero_cost import ensemble as ensembles
 from zero_cost import metrics
 from zero_cost import proxies as proxy_registry
+from zero_cost.repeats import ONCE, Repeats
 
 from ..db.storage import Storage
 from ..errors import InvalidRequest
@@ -25,7 +26,8 @@ class PopulationQuery:
     """Which population an analysis is over: the architectures with an accuracy on
     (``dataset``, ``metric``) and a score of ``proxies`` (default: every proxy with scores)
     on data profile ``profile_id`` (None until ``analysis_profile`` chose it) with init
-    seed ``seed``; ``ensembles`` are the ensemble methods to add (default: all)."""
+    seed ``seed``, repeated as ``repeats`` says; ``ensembles`` are the ensemble methods to
+    add (default: all)."""
 
     dataset: str
     metric: str = "test_accuracy"
@@ -33,6 +35,7 @@ class PopulationQuery:
     ensembles: Sequence[str] | None = None
     profile_id: int | None = None
     seed: int = 0
+    repeats: Repeats = ONCE
 
 
 @dataclass(frozen=True)
@@ -59,14 +62,15 @@ def score_table(
     seed: int,
     versions: Sequence[tuple[str, str]],
     log_of_zero: float = math.nan,
+    repeats: Repeats = ONCE,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """proxy -> one value per architecture (log for log-scale proxies; NaN when missing or
     not finite, and ``log_of_zero`` for the log of 0), and per architecture whether every
-    proxy has a stored score.
+    proxy has a stored score; repeated scores: their means.
 
     Correlations leave the log of 0 out (NaN), as the library's reproduction does; a
     ranking ranks it last (``LOG_OF_ZERO``)."""
-    stored = storage.scores_for(architecture_ids, profile_id, seed, versions)
+    stored = storage.scores_for(architecture_ids, profile_id, seed, versions, repeats)
     table = {}
     for name, _ in versions:
         use_log = proxy_registry.get(name).log_scale
@@ -97,7 +101,8 @@ def population(storage: Storage, query: PopulationQuery) -> Population:
     accuracy = storage.mean_accuracies(query.dataset, query.metric)
     names = list(query.proxies) if query.proxies else storage.proxies_with_scores(profile_id)
     ids = sorted(accuracy)
-    table, _ = score_table(storage, ids, profile_id, query.seed, proxy_versions(names))
+    versions = proxy_versions(names)
+    table, _ = score_table(storage, ids, profile_id, query.seed, versions, repeats=query.repeats)
     has_score = np.array(
         [any(not np.isnan(col[i]) for col in table.values()) for i in range(len(ids))], dtype=bool
     )

@@ -40,12 +40,19 @@ def rank(storage: Storage, settings: Settings, body: RankIn, may_write: bool = T
     """
     if body.proxies is not None:
         proxy_versions(body.proxies)  # unknown proxies: 422 before anything is stored
+    if body.ensemble == "learned" and body.repeats.counts().k > 1:
+        message = (
+            "repeats: a learned predictor is trained on single scores and ranks on them; "
+            "rank with an ensemble to rank on repeated scores"
+        )
+        raise InvalidRequest("repeats_unsupported", message, "repeats")
     if not may_write:
         _check_nothing_to_store(storage, settings, body)
     refs = resolve_architectures(storage, settings, body.architectures, "architectures")
     ids = list(dict.fromkeys(refs))
     proxies, method = _ranker(storage, body, ids)
     versions = proxy_versions(proxies)
+    repeats = body.repeats.counts()
     profile = resolve_profile(storage, settings, body.data)
     predictor = None
     if method == "learned":
@@ -54,7 +61,7 @@ def rank(storage: Storage, settings: Settings, body: RankIn, may_write: bool = T
     # (missing).
     log_of_zero = LOG_OF_ZERO if predictor is None else math.nan
     table, complete = score_table(
-        storage, ids, profile.id, body.init_seed, versions, log_of_zero
+        storage, ids, profile.id, body.init_seed, versions, log_of_zero, repeats
     )
     job_id = None
     if not complete.all():
@@ -67,7 +74,9 @@ def rank(storage: Storage, settings: Settings, body: RankIn, may_write: bool = T
                 f"{unscored[0]}); scoring them needs a key that may write",
                 "architectures",
             )
-        job_id = queue.create_job(storage.engine, unscored, versions, profile.id, body.init_seed)
+        job_id = queue.create_job(
+            storage.engine, unscored, versions, profile.id, body.init_seed, repeats
+        )
         if body.wait:
             deadline = time.monotonic() + settings.rank_wait_seconds
             while time.monotonic() < deadline:
@@ -75,7 +84,7 @@ def rank(storage: Storage, settings: Settings, body: RankIn, may_write: bool = T
                     break
                 time.sleep(0.2)
             table, complete = score_table(
-                storage, ids, profile.id, body.init_seed, versions, log_of_zero
+                storage, ids, profile.id, body.init_seed, versions, log_of_zero, repeats
             )
     values = np.column_stack(list(table.values()))
     scored = ~np.isnan(values).all(axis=1)
@@ -106,6 +115,8 @@ def rank(storage: Storage, settings: Settings, body: RankIn, may_write: bool = T
         ensemble=method,
         data_profile_id=profile.id,
         data_profile=describe(profile.source, profile.config),
+        init_seed=body.init_seed,
+        repeats=body.repeats,
         ranking=ranking,
         predictor_id=None if predictor is None else predictor.id,
         note=None if predictor is None else predictor_note(predictor),

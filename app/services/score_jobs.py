@@ -5,13 +5,15 @@ from __future__ import annotations
 import hashlib
 import json
 
+from zero_cost.repeats import Repeats
+
 from ..config import Settings
 from ..db import queue
 from ..db.records import JobRecord, KeyedJob
 from ..db.statuses import JobStatus
 from ..db.storage import Storage
 from ..errors import Conflict, InvalidRequest, NotFound
-from ..schemas import ItemError, ScoreJobIn, ScoreJobList, ScoreJobOut
+from ..schemas import ItemError, RepeatCounts, ScoreJobIn, ScoreJobList, ScoreJobOut
 from .architectures import resolve_architectures
 from .data_profiles import profile_description, resolve_profile
 from .proxy_versions import proxy_versions
@@ -25,6 +27,7 @@ def job_out(storage: Storage, record: JobRecord) -> ScoreJobOut:
         data_profile_id=record.data_profile_id,
         data_profile=profile_description(storage, record.data_profile_id),
         init_seed=record.init_seed,
+        repeats=RepeatCounts.of(record.repeats),
         total=sum(record.counts.values()),
         counts=record.counts,
         errors=[ItemError(**error) for error in record.errors],
@@ -77,8 +80,9 @@ def submit_score_job(
     # settled by the unique index in ``queue.create_job_once``, not by this look-up.
     known = storage.job_for_key(idempotency_key)
     if known is None:
+        *inputs, repeats = _job_inputs(storage, settings, body)
         known = queue.create_job_once(
-            storage.engine, *_job_inputs(storage, settings, body), idempotency_key, digest
+            storage.engine, *inputs, idempotency_key, digest, repeats=repeats
         )
     _check_same_request(known, digest, idempotency_key)
     return job_out(storage, storage.get_job(known.id)), not known.created
@@ -92,13 +96,13 @@ def create_score_job(storage: Storage, settings: Settings, body: ScoreJobIn) -> 
 
 def _job_inputs(
     storage: Storage, settings: Settings, body: ScoreJobIn
-) -> tuple[list[int], list[tuple[str, str]], int, int]:
-    """The request resolved: architecture ids, (proxy, version) pairs, data profile id and
-    init seed, each checked (422 naming the field at fault)."""
+) -> tuple[list[int], list[tuple[str, str]], int, int, Repeats]:
+    """The request resolved: architecture ids, (proxy, version) pairs, data profile id,
+    init seed and repeats, each checked (422 naming the field at fault)."""
     versions = proxy_versions(body.proxies)
     ids = resolve_architectures(storage, settings, body.architectures, "architectures")
     profile = resolve_profile(storage, settings, body.data)
-    return ids, versions, profile.id, body.init_seed
+    return ids, versions, profile.id, body.init_seed, body.repeats.counts()
 
 
 def get_score_job(storage: Storage, job_id: int) -> ScoreJobOut:

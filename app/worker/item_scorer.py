@@ -1,6 +1,6 @@
 """Scoring one job item with ``zero_cost``, inside the scoring child: build the architecture,
 draw the profile's batch (cached on the device), refuse what exceeds the limits, compute the
-missing proxies at the versions the job asked for."""
+missing proxies at the versions the job asked for, as often as the job's repeats say."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import torch
 import zero_cost
 from zero_cost import proxies as proxy_registry
 from zero_cost import spaces
+from zero_cost.repeats import ONCE, Repeats, score_repeated
 
 from ..db.records import ArchitectureRecord, ProfileRecord, ScoreRecord
 from ..profiles import ProfileError, load_batch
@@ -52,13 +53,15 @@ class ItemScorer:
         self.device = device
         self.limits = limits
         self.data_dir = data_dir
-        self._batches: dict[int, zero_cost.data.Batch] = {}
+        self._batches: dict[tuple[int, int], zero_cost.data.Batch] = {}
 
-    def batch(self, profile: ProfileRecord) -> zero_cost.data.Batch:
-        if profile.id not in self._batches:
-            batch = load_batch(profile.source, profile.config, profile.blob, self.data_dir)
-            self._batches[profile.id] = batch.to(self.device)
-        return self._batches[profile.id]
+    def batch(self, profile: ProfileRecord, index: int = 0) -> zero_cost.data.Batch:
+        """The profile's batch ``index``: drawn with the profile's seed plus ``index``."""
+        if (profile.id, index) not in self._batches:
+            config = {**profile.config, "seed": profile.config["seed"] + index}
+            batch = load_batch(profile.source, config, profile.blob, self.data_dir)
+            self._batches[profile.id, index] = batch.to(self.device)
+        return self._batches[profile.id, index]
 
     def score(
         self,
@@ -66,9 +69,11 @@ class ItemScorer:
         profile: ProfileRecord,
         proxies: list[tuple[str, str]],
         seed: int,
+        repeats: Repeats = ONCE,
     ) -> list[ScoreRecord]:
         """Scores of ``proxies``, (name, version) pairs (status ok, nonfinite or error), for
-        the architecture.
+        the architecture; repeated, the summaries over init seeds ``seed, seed + 1, ...``
+        and the profile's batches ``0, 1, ...`` (``zero_cost.repeats``).
 
         Raises:
             ItemRefused: over the parameter/FLOP limits or incompatible with the profile.
@@ -93,30 +98,26 @@ class ItemScorer:
                 f"{self.limits.max_flops:,} (ZC_MAX_FLOPS)"
             )
         try:
-            batch = self.batch(profile)
+            batches = [self.batch(profile, index) for index in range(repeats.batches)]
         except ProfileError as error:
             raise ItemRefused(f"data profile {profile.id}: {error}") from error
         space = spaces.get(architecture.space, **json.loads(architecture.settings))
         arch = space.parse(json.loads(architecture.spec))
-        expected = tuple(batch.inputs.shape[1:])
+        expected = tuple(batches[0].inputs.shape[1:])
         if tuple(space.input_shape(arch)) != expected:
             raise ItemRefused(
                 f"architecture expects inputs of shape {tuple(space.input_shape(arch))}, "
                 f"the data profile has {expected}"
             )
-        try:
-            model = space.build(arch, num_classes=batch.num_classes, seed=seed)
-        except spaces.SpecError as error:
-            raise ItemRefused(str(error)) from error
-        needs_labels = any(proxy_registry.get(name).needs_labels for name in proxy_names)
-        results = zero_cost.score(
-            model,
-            proxy_names,
-            batch.inputs,
-            batch.targets if needs_labels else None,
-            seed=seed,
-            device=self.device,
-        )
+
+        def build(init_seed: int) -> torch.nn.Module:
+            try:
+                return space.build(arch, num_classes=batches[0].num_classes, seed=init_seed)
+            except spaces.SpecError as error:
+                raise ItemRefused(str(error)) from error
+
+        seeds = range(seed, seed + repeats.init_seeds)
+        results = score_repeated(build, proxy_names, batches, seeds, self.device)
         return [
             ScoreRecord(
                 architecture_id=architecture.id,
@@ -124,12 +125,15 @@ class ItemScorer:
                 proxy_version=result.version,
                 data_profile_id=profile.id,
                 seed=seed,
+                repeat_init_seeds=repeats.init_seeds,
+                repeat_batches=repeats.batches,
                 value=result.value if math.isfinite(result.value) else None,
                 log_value=(
                     result.log_value
                     if result.log_value is not None and math.isfinite(result.log_value)
                     else None
                 ),
+                std=result.std if math.isfinite(result.std) else None,
                 status=result.status,
                 error=result.error,
                 seconds=result.seconds,

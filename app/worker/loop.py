@@ -97,7 +97,13 @@ class Worker:
             # item dropped now would stay "running" until the worker stops.
             inputs = self._until_database(lambda: self.queue.inputs(item))
             results = (
-                self.scorer.score(inputs.architecture, inputs.profile, inputs.missing, inputs.seed)
+                self.scorer.score(
+                    inputs.architecture,
+                    inputs.profile,
+                    inputs.missing,
+                    inputs.seed,
+                    inputs.repeats,
+                )
                 if inputs.missing
                 else []
             )

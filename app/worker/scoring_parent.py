@@ -24,6 +24,8 @@ from multiprocessing.process import BaseProcess
 
 import torch
 
+from zero_cost.repeats import ONCE, Repeats
+
 from ..db.records import ArchitectureRecord, ProfileRecord, ScoreRecord
 from .item_scorer import Limits
 from .scoring_child import serve
@@ -66,6 +68,7 @@ class ScoringProcess:
         profile: ProfileRecord,
         proxies: list[tuple[str, str]],
         seed: int,
+        repeats: Repeats = ONCE,
     ) -> list[ScoreRecord]:
         """The item's score records, computed in the child.
 
@@ -75,7 +78,7 @@ class ScoringProcess:
         conn = self._child()
         if profile.id in self._profiles_sent:  # the child has its batch: spare the blob
             profile = dataclasses.replace(profile, blob=None)
-        conn.send((architecture, profile, proxies, seed))
+        conn.send((architecture, profile, proxies, seed, repeats))
         self._profiles_sent.add(profile.id)
         if not conn.poll(self.timeout_seconds):
             self.close()

@@ -343,7 +343,7 @@ POISON_WORKER = """
 import os, time
 from app.worker import item_scorer
 _score = item_scorer.ItemScorer.score
-def score(self, architecture, profile, proxies, seed):
+def score(self, architecture, profile, proxies, seed, *repeats):
     key = architecture.canonical_key
     if key in os.environ.get("ZC_TEST_POISON_EXIT", "").split(","):
         os._exit(1)
@@ -351,7 +351,7 @@ def score(self, architecture, profile, proxies, seed):
         raise RuntimeError("poisoned item")
     if key in os.environ.get("ZC_TEST_POISON_HANG", "").split(","):
         time.sleep(3600)
-    return _score(self, architecture, profile, proxies, seed)
+    return _score(self, architecture, profile, proxies, seed, *repeats)
 item_scorer.ItemScorer.score = score
 if __name__ == "__main__":
     from app.worker import main

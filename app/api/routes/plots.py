@@ -5,6 +5,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
+from zero_cost.repeats import ONCE
+
 from ... import plots, services
 from ..deps import ReadAccess, SettingsDep, StorageDep
 from ..params import (
@@ -14,6 +16,7 @@ from ..params import (
     InitSeedDep,
     Metric,
     PopulationQueryDep,
+    RepeatsDep,
     split_names,
 )
 
@@ -56,6 +59,7 @@ def scatter_plot(
     proxies: Annotated[str | None, Query(description="an ensemble's proxies; default: all")] = None,
     data_profile_id: DataProfileIdDep = None,
     init_seed: InitSeedDep = 0,
+    repeats: RepeatsDep = ONCE,
     scale: Literal["value", "rank"] = "value",
     fmt: FigureFormat = "svg",
 ) -> Response:
@@ -68,6 +72,7 @@ def scatter_plot(
         proxies=split_names(proxies),
         profile_id=services.analysis_profile(storage, settings, data_profile_id),
         seed=init_seed,
+        repeats=repeats,
     )
     column = services.score_column(storage, query, name)
     figure = plots.scatter(

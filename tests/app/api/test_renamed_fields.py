@@ -70,8 +70,8 @@ def test_queries_take_data_profile_id_and_init_seed_and_still_the_old_names(scor
     assert all(s["init_seed"] == s["seed"] == 2 for s in scores)
     assert client.get("/v1/scores", params={"profile_id": profile}).json()["data"] == scores
     csv = client.get("/v1/scores", params={"data_profile_id": profile, "format": "csv"}).text
-    assert csv.splitlines()[0].split(",")[:6] == [
-        "architecture_id", "proxy", "proxy_version", "data_profile_id", "init_seed", "value"
+    assert csv.splitlines()[0].split(",")[:5] == [
+        "architecture_id", "proxy", "proxy_version", "data_profile_id", "init_seed"
     ]  # fmt: skip
 
 

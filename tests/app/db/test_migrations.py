@@ -202,3 +202,55 @@ def test_script_location_of_the_checkout_is_the_migrations_folder():
     location = migrations.script_location()
     assert (location / "env.py").is_file()
     assert (location / "versions").is_dir()
+
+
+def test_repeated_scores_migrate_up_and_down(database_url):
+    """0006 makes the stored scores single scores (counts 1, ``std`` 0 where the value is
+    stored) and lets a repeated score of the same key sit beside them; going down deletes
+    the repeated scores only."""
+    engine = make_engine(database_url)
+    score = text(
+        "INSERT INTO scores (architecture_id, proxy, proxy_version, data_profile_id, seed,"
+        " value, status, seconds, device) VALUES (1, :proxy, '1', 1, 0, :value, 'ok', 0, 'cpu')"
+    )
+    try:
+        migrations.upgrade(engine, "0004_proxy_versions_checks")
+        with engine.begin() as connection:
+            insert_legacy_rows(connection)
+        migrations.upgrade(engine, "0005_architecture_identity")
+        with engine.begin() as connection:
+            connection.execute(score, {"proxy": "snip", "value": 2.5})
+            connection.execute(score, {"proxy": "nwot", "value": None})
+            connection.execute(
+                text(
+                    "INSERT INTO score_jobs (proxies, data_profile_id, init_seed, cancelled)"
+                    " VALUES ('[]', 1, 0, false)"
+                )
+            )
+        migrations.upgrade(engine, "0006_repeated_scores")
+        read = text(
+            "SELECT proxy, repeat_init_seeds, repeat_batches, std FROM scores ORDER BY proxy"
+        )
+        with engine.begin() as connection:
+            assert connection.execute(read).all() == [("nwot", 1, 1, None), ("snip", 1, 1, 0.0)]
+            job = text("SELECT repeat_init_seeds, repeat_batches FROM score_jobs")
+            assert connection.execute(job).all() == [(1, 1)]
+            connection.execute(
+                text(
+                    "INSERT INTO scores (architecture_id, proxy, proxy_version, data_profile_id,"
+                    " seed, repeat_init_seeds, repeat_batches, value, std, status, seconds,"
+                    " device) VALUES (1, 'snip', '1', 1, 0, 3, 1, 2.0, 0.5, 'ok', 0, 'cpu')"
+                )
+            )
+        with pytest.raises(IntegrityError), engine.begin() as connection:
+            connection.execute(score, {"proxy": "snip", "value": 1.0})  # the single one again
+
+        migrations.downgrade(engine, "0005_architecture_identity")
+        with engine.connect() as connection:
+            rows = connection.execute(text("SELECT proxy, value FROM scores ORDER BY proxy"))
+            assert rows.all() == [("nwot", None), ("snip", 2.5)]
+        migrations.upgrade(engine)
+        with engine.connect() as connection:
+            assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+    finally:
+        engine.dispose()
