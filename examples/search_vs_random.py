@@ -95,6 +95,7 @@ def restricted_mutation(cells: list[str]) -> search.MutateFn:
     """Mutate one edge; off the set, draw among the set's cells nearest to the mutant."""
     members = set(cells)
     space = spaces.get("nb201")
+    mutate_cell = search.spec_operators("nb201")[1]
 
     def encode(cell: str) -> list[int]:
         return [OPS.index(op) for op in space.parse(cell).ops]
@@ -102,7 +103,7 @@ def restricted_mutation(cells: list[str]) -> search.MutateFn:
     ops = np.array([encode(c) for c in cells])
 
     def mutate(parent: str, rng: random.Random) -> str:
-        child = search.mutate_cell(parent, rng)
+        child = mutate_cell(parent, rng)
         if child in members:
             return child
         mutant = np.array(encode(child))

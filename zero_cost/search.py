@@ -4,29 +4,43 @@ Both searches take a ``rank(specs) -> scores`` callable (one fitness per spec, h
 better, ``None`` for a spec that could not be scored), so they run against the service
 (``service_ranker``), against precomputed scores, or against a fake in tests.
 
+Spaces. A search runs in every space that defines a mutation. The space's module provides
+``random_arch(rng)`` and ``mutate(arch, rng)`` on parsed architectures, and the registry
+:data:`OPERATORS` maps the space's name to that pair: nb201, darts, nats_sss,
+transnas_micro and transnas_macro. To make another space searchable, write the two
+functions in its module and add an entry to :data:`OPERATORS` (a test checks that every
+space module defining them is registered). nb101 and graph define none (no random graph
+or edit is defined for them), so :func:`check_space` refuses them.
+
+A search works on *specs*, JSON-compatible values as the space's ``to_spec`` writes them
+(the cell string for nb201, the width string for nats_sss, a dict for darts): by default
+``sample`` is ``to_spec(random_arch(rng))`` and ``mutate`` is
+``to_spec(mutate(parse(spec), rng))`` (:func:`spec_operators`). Specs go to ``rank`` and
+come back in the result as proposed; nothing requires them to be hashable. ``settings``
+configure the space as in ``spaces.get(space, **settings)``: they decide canonical keys
+(the depth decides which DARTS networks are degenerate), and the service rankers store
+the specs with them.
+
 Regularized ("aging") evolution follows Real et al., AAAI 2019: a population of random
-cells; each cycle draws ``sample_size`` members at random, mutates the fittest of them and
-appends the child while the oldest member dies. Proposals are evaluated in batches of
-``batch_size`` (the children of one batch are all bred from the population as it stood
-before the batch).
+architectures; each cycle draws ``sample_size`` members at random, mutates the fittest of
+them and appends the child while the oldest member dies. Proposals are evaluated in
+batches of ``batch_size`` (the children of one batch are all bred from the population as it
+stood before the batch).
 
 Fitness is population-relative. An ensemble score such as ``log_rank`` ranks each proxy
 *among the candidates of one request*, so a value from one call cannot be compared with a
 value from another. Every batch is therefore ranked **together with the current
 population** (``rank(population + children)``), and the fitness of every member is replaced
 by its value from that call; tournaments always compare numbers from one ranking. For the
-same reason the result is not read off the per-batch values: at the end every cell
+same reason the result is not read off the per-batch values: at the end every architecture
 evaluated during the search is ranked in one last call, and that ranking is the answer.
-With the service all of these cells are already scored, so the repeated calls only
-recompute the ensemble, never a proxy.
+With the service all of them are already scored, so the repeated calls only recompute the
+ensemble, never a proxy.
 
-The budget counts distinct cells evaluated (by canonical key, so two strings that compute
-the same function are one cell), initial population included. A child equal to a cell
-already evaluated is discarded and bred again; if no new cell turns up in
+The budget counts distinct architectures evaluated, by the space's canonical key (two
+specs that compute the same function are one), initial population included. A child
+equal to one already evaluated is discarded and bred again; if no new one turns up in
 ``max_retries`` tries the search stops early (the neighbourhood is exhausted).
-
-Only the NAS-Bench-201 space (``nb201``) is supported: a cell is its ``arch_str`` and a
-mutation replaces the op of one random edge with a different op.
 """
 
 from __future__ import annotations
@@ -39,16 +53,36 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from . import spaces
-from .spaces.nb201 import EDGES, OPS, NB201Arch
+from .spaces import darts, nats_sss, nb201, transnas_macro, transnas_micro
 
-RankFn = Callable[[Sequence[str]], Sequence[float | None]]
+Spec = Any
+"""A JSON-compatible architecture spec of the searched space (a str, or a dict for darts)."""
+RankFn = Callable[[Sequence[Spec]], Sequence[float | None]]
 """Fitness of each spec (higher = better; ``None`` = unscored), from one joint ranking."""
-SampleFn = Callable[[random.Random], str]
-MutateFn = Callable[[str, random.Random], str]
+SampleFn = Callable[[random.Random], Spec]
+MutateFn = Callable[[Spec, random.Random], Spec]
 ProgressFn = Callable[[int, int], None]
-"""Called with (distinct cells evaluated so far, budget)."""
+"""Called with (distinct architectures evaluated so far, budget)."""
 
-SUPPORTED_SPACES = ("nb201",)
+
+@dataclass(frozen=True)
+class Operators:
+    """How a search explores one space, on parsed architectures (not specs):
+    ``random_arch(rng)`` draws one, ``mutate(arch, rng)`` returns a child that differs from
+    its parent."""
+
+    random_arch: Callable[[random.Random], Any]
+    mutate: Callable[[Any, random.Random], Any]
+
+
+OPERATORS: dict[str, Operators] = {
+    "nb201": Operators(nb201.random_arch, nb201.mutate),
+    "darts": Operators(darts.random_arch, darts.mutate),
+    "nats_sss": Operators(nats_sss.random_arch, nats_sss.mutate),
+    "transnas_micro": Operators(transnas_micro.random_arch, transnas_micro.mutate),
+    "transnas_macro": Operators(transnas_macro.random_arch, transnas_macro.mutate),
+}
+"""The searchable spaces, by name: the registry of their sampling and mutation."""
 
 
 class ScoringClient(Protocol):
@@ -101,17 +135,17 @@ class SearchError(ValueError):
 
 @dataclass(frozen=True)
 class Candidate:
-    spec: str
+    spec: Spec
     score: float | None
 
 
 @dataclass(frozen=True)
 class SearchResult:
-    """``ranking``: every cell evaluated, best-first by one final joint ranking;
-    ``history``: the cells in the order they were proposed; ``rank_calls``: calls made."""
+    """``ranking``: every architecture evaluated, best-first by one final joint ranking;
+    ``history``: their specs in the order they were proposed; ``rank_calls``: calls made."""
 
     ranking: list[Candidate]
-    history: list[str]
+    history: list[Spec]
     rank_calls: int
     stopped_early: bool = False
     trace: list[float] = field(default_factory=list)
@@ -127,77 +161,74 @@ class SearchResult:
 
 
 def check_space(space: str) -> None:
-    if space not in SUPPORTED_SPACES:
+    """Raises ``SearchError`` unless ``space`` defines a mutation (is in ``OPERATORS``)."""
+    if space not in OPERATORS:
         raise SearchError(
-            f"search supports only the {', '.join(SUPPORTED_SPACES)} space, not {space!r}: "
-            "mutation is defined for NAS-Bench-201 cells"
+            f"search needs a mutation, defined for the {', '.join(OPERATORS)} spaces; "
+            f"{space!r} has none"
         )
 
 
-_NB201 = spaces.get("nb201")
+def spec_operators(
+    space: str = "nb201", settings: Mapping[str, Any] | None = None
+) -> tuple[SampleFn, MutateFn]:
+    """The space's ``sample`` and ``mutate`` on specs, the searches' defaults:
+    ``to_spec(random_arch(rng))`` and ``to_spec(mutate(parse(spec), rng))``."""
+    check_space(space)
+    ops, sp = OPERATORS[space], spaces.get(space, **(settings or {}))
 
+    def sample(rng: random.Random) -> Spec:
+        return sp.to_spec(ops.random_arch(rng))
 
-def canonical_key(spec: str) -> str:
-    """Equal for NB201 cells that compute the same function (their function class)."""
-    return _NB201.canonical_key(_NB201.parse(spec))
+    def mutate(spec: Spec, rng: random.Random) -> Spec:
+        return sp.to_spec(ops.mutate(sp.parse(spec), rng))
 
-
-def cell_string(spec: str) -> str:
-    """The normalised cell string: one per NB201 cell (the key of a cell's own accuracy;
-    cells of one function class have their own)."""
-    return _NB201.parse(spec).arch_str
-
-
-def random_cell(rng: random.Random) -> str:
-    """A uniformly random NB201 cell string (each edge op uniform over the 5 ops)."""
-    return NB201Arch(tuple(rng.choice(OPS) for _ in EDGES)).arch_str
-
-
-def mutate_cell(spec: str, rng: random.Random) -> str:
-    """Replace the op of one random edge with a different op (Real et al.'s op mutation)."""
-    ops = list(_NB201.parse(spec).ops)
-    edge = rng.randrange(len(ops))
-    ops[edge] = rng.choice([op for op in OPS if op != ops[edge]])
-    return NB201Arch(tuple(ops)).arch_str
+    return sample, mutate
 
 
 def _fitness(value: float | None) -> float:
     return -math.inf if value is None or not math.isfinite(value) else float(value)
 
 
-def _call(rank: RankFn, specs: Sequence[str]) -> dict[str, float | None]:
+def _call(rank: RankFn, specs: Sequence[Spec]) -> list[float | None]:
     scores = list(rank(list(specs)))
     if len(scores) != len(specs):
         raise ValueError(f"rank returned {len(scores)} scores for {len(specs)} specs")
-    return dict(zip(specs, scores, strict=True))
+    return scores
 
 
-def _final_ranking(rank: RankFn, history: Sequence[str]) -> list[Candidate]:
+def _final_ranking(rank: RankFn, history: Sequence[Spec]) -> list[Candidate]:
     scores = _call(rank, history)
-    order = sorted(range(len(history)), key=lambda i: (-_fitness(scores[history[i]]), i))
-    return [Candidate(history[i], scores[history[i]]) for i in order]
+    order = sorted(range(len(history)), key=lambda i: (-_fitness(scores[i]), i))
+    return [Candidate(history[i], scores[i]) for i in order]
 
 
-def _new_cells(
+def _new_specs(
     count: int,
-    propose: Callable[[], str],
+    propose: Callable[[], Spec],
+    key: Callable[[Spec], str],
     seen: set[str],
     max_retries: int,
-) -> list[str]:
-    """Up to ``count`` proposals not seen before; fewer when ``max_retries`` consecutive
-    proposals are all repeats."""
-    cells: list[str] = []
+) -> list[Spec]:
+    """Up to ``count`` proposals whose ``key`` was not seen before; fewer when
+    ``max_retries`` consecutive proposals are all repeats."""
+    found: list[Spec] = []
     misses = 0
-    while len(cells) < count and misses < max_retries:
+    while len(found) < count and misses < max_retries:
         spec = propose()
-        key = canonical_key(spec)
-        if key in seen:
+        spec_key = key(spec)
+        if spec_key in seen:
             misses += 1
             continue
         misses = 0
-        seen.add(key)
-        cells.append(spec)
-    return cells
+        seen.add(spec_key)
+        found.append(spec)
+    return found
+
+
+def _canonical_key(space: str, settings: Mapping[str, Any] | None) -> Callable[[Spec], str]:
+    sp = spaces.get(space, **(settings or {}))
+    return lambda spec: sp.canonical_key(sp.parse(spec))
 
 
 def regularized_evolution(
@@ -209,15 +240,18 @@ def regularized_evolution(
     batch_size: int = 25,
     seed: int = 0,
     space: str = "nb201",
-    sample: SampleFn = random_cell,
-    mutate: MutateFn = mutate_cell,
+    settings: Mapping[str, Any] | None = None,
+    sample: SampleFn | None = None,
+    mutate: MutateFn | None = None,
     max_retries: int = 200,
     on_progress: ProgressFn | None = None,
 ) -> SearchResult:
-    """Aging evolution over NB201 cells with at most ``budget`` distinct cells evaluated.
+    """Aging evolution over ``space`` with at most ``budget`` distinct architectures
+    evaluated.
 
     ``sample`` draws the initial population and ``mutate`` breeds children (both seeded by
-    one ``random.Random(seed)``); override them to search a restricted set of cells.
+    one ``random.Random(seed)``); they default to the space's (:func:`spec_operators`).
+    Override them to search a restricted set of specs.
     """
     check_space(space)
     for name, value in (
@@ -228,38 +262,44 @@ def regularized_evolution(
     ):
         if value < 1:
             raise SearchError(f"{name} must be at least 1, got {value}")
+    space_sample, space_mutate = spec_operators(space, settings)
+    draw, vary = sample or space_sample, mutate or space_mutate
+    key = _canonical_key(space, settings)
     rng = random.Random(seed)
     seen: set[str] = set()
-    history = _new_cells(min(population_size, budget), lambda: sample(rng), seen, max_retries)
+    history = _new_specs(min(population_size, budget), lambda: draw(rng), key, seen, max_retries)
     if not history:
-        raise SearchError("could not sample any cell")
-    fitness = _call(rank, history)
+        raise SearchError("could not sample any architecture")
+    # Members are indices into ``history`` (specs need not be hashable); ``fitness`` holds
+    # the values of the latest call, which ranked the whole population.
+    fitness = dict(enumerate(_call(rank, history)))
     calls = 1
-    population = deque(history)
-    trace = [max(_fitness(fitness[s]) for s in population)]
+    population = deque(range(len(history)))
+    trace = [max(_fitness(fitness[i]) for i in population)]
     if on_progress:
         on_progress(len(history), budget)
 
-    def breed() -> str:
+    def breed() -> Spec:
         contestants = rng.sample(list(population), min(sample_size, len(population)))
-        parent = max(contestants, key=lambda s: _fitness(fitness[s]))
-        return mutate(parent, rng)
+        parent = max(contestants, key=lambda i: _fitness(fitness[i]))
+        return vary(history[parent], rng)
 
     stopped_early = False
     while len(history) < budget:
-        children = _new_cells(min(batch_size, budget - len(history)), breed, seen, max_retries)
+        children = _new_specs(min(batch_size, budget - len(history)), breed, key, seen, max_retries)
         if not children:
             stopped_early = True
             break
         # Rank the children together with the population: one scale for everyone.
-        fitness = _call(rank, [*population, *children])
+        members = [*population, *range(len(history), len(history) + len(children))]
+        history.extend(children)
+        fitness = dict(zip(members, _call(rank, [history[i] for i in members]), strict=True))
         calls += 1
-        for child in children:
+        for child in members[len(population) :]:
             population.append(child)
             if len(population) > population_size:
                 population.popleft()  # the oldest dies, however fit
-        history.extend(children)
-        trace.append(max(_fitness(fitness[s]) for s in population))
+        trace.append(max(_fitness(fitness[i]) for i in population))
         if on_progress:
             on_progress(len(history), budget)
     ranking = _final_ranking(rank, history)
@@ -272,16 +312,20 @@ def random_search(
     *,
     seed: int = 0,
     space: str = "nb201",
-    sample: SampleFn = random_cell,
+    settings: Mapping[str, Any] | None = None,
+    sample: SampleFn | None = None,
     max_retries: int = 200,
     on_progress: ProgressFn | None = None,
 ) -> SearchResult:
-    """The baseline: ``budget`` distinct random cells, ranked together in one call."""
+    """The baseline: ``budget`` distinct random architectures, ranked together in one
+    call. ``sample`` defaults to the space's (:func:`spec_operators`)."""
     check_space(space)
     if budget < 1:
         raise SearchError(f"budget must be at least 1, got {budget}")
+    draw = sample or spec_operators(space, settings)[0]
     rng = random.Random(seed)
-    history = _new_cells(budget, lambda: sample(rng), set(), max_retries)
+    key = _canonical_key(space, settings)
+    history = _new_specs(budget, lambda: draw(rng), key, set(), max_retries)
     if on_progress:
         on_progress(len(history), budget)
     return SearchResult(_final_ranking(rank, history), history, 1, len(history) < budget)
@@ -295,18 +339,18 @@ def service_ranker(
     data: Mapping[str, Any] | None = None,
     init_seed: int = 0,
     space: str = "nb201",
-    settings: Mapping[str, int] | None = None,
+    settings: Mapping[str, Any] | None = None,
     poll_seconds: float = 0.5,
 ) -> RankFn:
     """A ``rank`` function scoring through the service with a ``zero_cost.client.Client``.
 
-    Specs are stored with one submit (the service deduplicates them, so results are mapped
-    back by architecture id) and ranked together with ``Client.rank``, which waits until
-    every candidate is scored (or failed for good).
+    Specs (of ``space`` with ``settings``) are stored with one submit (the service
+    deduplicates them, so results are mapped back by architecture id) and ranked together
+    with ``Client.rank``, which waits until every candidate is scored (or failed for good).
     """
     extra = {"settings": dict(settings)} if settings else {}
 
-    def rank(specs: Sequence[str]) -> list[float | None]:
+    def rank(specs: Sequence[Spec]) -> list[float | None]:
         stored = client.submit([{"space": space, "spec": s, **extra} for s in specs])
         ids = list(dict.fromkeys(a.id for a in stored))
         ranking = client.rank(
@@ -335,28 +379,43 @@ def learning_ranker(
     data: Mapping[str, Any] | None = None,
     init_seed: int = 0,
     space: str = "nb201",
+    settings: Mapping[str, Any] | None = None,
     poll_seconds: float = 0.5,
 ) -> RankFn:
     """A ``rank`` function with the service's learned predictor (``ensemble="learned"``).
 
-    ``accuracies`` maps each cell's normalised string (:func:`cell_string`) to its true
-    accuracy, e.g. from a benchmark table. Every call scores the specs, reports the
-    accuracies of those found in ``accuracies`` (once each, as ``dataset``/``metric``), and
-    retrains the predictor whenever ``retrain_every`` proposals were ranked since the last
-    training (and at the first call). Until a predictor exists (training needs 5 labelled
-    cells) the ``log_rank`` ensemble ranks.
+    ``accuracies`` maps specs of ``space`` written as strings (any spelling the space
+    parses, e.g. an NB201 ``arch_str``) to their true accuracy, e.g. from a benchmark table;
+    they are matched by the space's ``identity_key``, the service's key of an architecture's
+    own accuracy. Every call scores the specs, reports the accuracies of those found in
+    ``accuracies`` (once each, as ``dataset``/``metric``), and retrains the predictor
+    whenever ``retrain_every`` proposals were ranked since the last training (and at the
+    first call). Until a predictor exists (training needs 5 labelled architectures) the
+    ``log_rank`` ensemble ranks.
+
+    Raises:
+        SearchError: a key of ``accuracies`` is not a spec of the space.
     """
+    sp = spaces.get(space, **(settings or {}))
+
+    def identity(spec: Spec) -> str:
+        return sp.identity_key(sp.parse(spec))
+
+    try:
+        labels = {identity(spec): value for spec, value in accuracies.items()}
+    except spaces.SpecError as error:
+        raise SearchError(f"accuracies: {error}") from None
+    extra = {"settings": dict(settings)} if settings else {}
     state: dict[str, Any] = {"since": 0, "predictor": None, "reported": set()}
 
-    def rank(specs: Sequence[str]) -> list[float | None]:
-        stored = client.submit([{"space": space, "spec": s} for s in specs])
+    def rank(specs: Sequence[Spec]) -> list[float | None]:
+        stored = client.submit([{"space": space, "spec": s, **extra} for s in specs])
         ids = list(dict.fromkeys(a.id for a in stored))
         job = client.score(ids, proxies, data=data, init_seed=init_seed, wait=True)
         reports = [
             {"architecture": a.id, "dataset": dataset, "metric": metric, "value": value}
             for s, a in zip(specs, stored, strict=True)
-            if a.id not in state["reported"]
-            and (value := accuracies.get(cell_string(s))) is not None
+            if a.id not in state["reported"] and (value := labels.get(identity(s))) is not None
         ]
         if reports:
             client.add_accuracies(reports)

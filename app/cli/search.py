@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import csv
+import json
 import time
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.table import Table
 
 from zero_cost.client import Client
 from zero_cost.ensemble import ranker as choose_ranker
+from zero_cost.repeats import Repeats
 
 from ._common import (
     DEFAULT_DATA_FILE,
     CliError,
+    RepeatBatchesOption,
+    RepeatInitSeedsOption,
     data_config,
     emit_json,
     format_number,
@@ -61,12 +65,15 @@ def rank(
         int, typer.Option(min=1, help="Images in the scoring batch (with --data).")
     ] = 64,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the network init.")] = 0,
+    repeat_init_seeds: RepeatInitSeedsOption = 1,
+    repeat_batches: RepeatBatchesOption = 1,
     space: Annotated[str, typer.Option(help="Space of specs that do not name one.")] = "nb201",
 ) -> None:
     """Rank the candidates of FILE best-first by an ensemble of proxies; print the top.
 
     Unscored candidates are scored first (the command waits, with a progress bar). The
-    ensemble score is relative to the candidates ranked together.
+    ensemble score is relative to the candidates ranked together. With repeats, each proxy
+    is scored so many times and the ensemble ranks the means.
     """
     state = get_state(ctx)
     proxy_names, ensemble = choose_ranker(
@@ -77,13 +84,21 @@ def rank(
         items = read_specs(file, space)
         if not items:
             raise CliError(f"{file}: no candidates")
-        kwargs = {"ensemble": ensemble, "data": config, "init_seed": seed}
+        repeats = Repeats(repeat_init_seeds, repeat_batches)
+        kwargs = {"ensemble": ensemble, "data": config, "init_seed": seed, "repeats": repeats}
         ranking = client.rank(items, proxy_names, wait=True, **kwargs)
         unscored = [r.architecture_id for r in ranking if r.rank is None]
         if unscored:
             progress, update = job_progress("scoring")
             with progress:
-                client.score(unscored, proxy_names, data=config, init_seed=seed, on_progress=update)
+                client.score(
+                    unscored,
+                    proxy_names,
+                    data=config,
+                    init_seed=seed,
+                    repeats=repeats,
+                    on_progress=update,
+                )
             ranking = client.rank(items, proxy_names, wait=False, **kwargs)
         best = ranking[:top]
         specs = {r.architecture_id: client.architecture(r.architecture_id)["spec"] for r in best}
@@ -120,9 +135,24 @@ def rank(
 @commands.command()
 def search(
     ctx: typer.Context,
-    space: Annotated[str, typer.Option(help="Search space (only nb201 is supported).")] = "nb201",
+    space: Annotated[
+        str,
+        typer.Option(
+            help="Search space: nb201, darts, nats_sss, transnas_micro or transnas_macro."
+        ),
+    ] = "nb201",
+    settings: Annotated[
+        str | None,
+        typer.Option(
+            help='Space settings as a JSON object, e.g. \'{"channels": 8, "layers": 5}\' for '
+            "darts (default: the space's)."
+        ),
+    ] = None,
     budget: Annotated[
-        int, typer.Option(min=1, help="Distinct cells to evaluate (initial population included).")
+        int,
+        typer.Option(
+            min=1, help="Distinct architectures to evaluate (initial population included)."
+        ),
     ] = 1000,
     population: Annotated[int, typer.Option(min=1, help="Population size P.")] = 50,
     sample: Annotated[int, typer.Option(min=1, help="Tournament sample size S.")] = 10,
@@ -137,10 +167,14 @@ def search(
         int, typer.Option(min=1, help="Images in the scoring batch (with --data).")
     ] = 64,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the search and network init.")] = 0,
-    top: Annotated[int, typer.Option(min=1, help="How many of the best cells to print.")] = 10,
+    top: Annotated[
+        int, typer.Option(min=1, help="How many of the best architectures to print.")
+    ] = 10,
     random_baseline: Annotated[
         bool,
-        typer.Option("--random", help="Random search instead (the baseline): BUDGET random cells."),
+        typer.Option(
+            "--random", help="Random search instead (the baseline): BUDGET random architectures."
+        ),
     ] = False,
     dataset: Annotated[
         str | None, typer.Option(help="With --ensemble learned: the predictor's dataset.")
@@ -148,7 +182,9 @@ def search(
     metric: Annotated[str, typer.Option(help="With --ensemble learned.")] = "test_accuracy",
     accuracies: Annotated[
         Path | None,
-        typer.Option(help="With --ensemble learned: CSV of true accuracies (arch_str + column)."),
+        typer.Option(
+            help="With --ensemble learned: CSV of true accuracies (arch_str or spec + column)."
+        ),
     ] = None,
     accuracy_column: Annotated[
         str, typer.Option(help="The --accuracies column with the values.")
@@ -160,17 +196,21 @@ def search(
         int, typer.Option(min=2, help="With --ensemble learned: labels before the model.")
     ] = 20,
 ) -> None:
-    """Regularized evolution (Real et al., AAAI 2019) over NAS-Bench-201 cells.
+    """Regularized evolution (Real et al., AAAI 2019) over a space with a mutation.
 
-    A population of random cells; each cycle draws S members, mutates the fittest (one
-    random edge gets another op) and the oldest member dies. Fitness is the service's
-    ensemble score; since it is relative to the cells ranked together, every batch of
-    proposals is ranked together with the current population, and at the end all cells
-    evaluated are ranked in one call to pick the best. Stops after BUDGET distinct cells.
+    A population of random architectures; each cycle draws S members, mutates the fittest
+    and the oldest member dies. Mutations: nb201 and transnas_micro cells get another op on
+    one edge, darts genotypes another op or input on one edge of one cell, nats_sss another
+    width for one layer, transnas_macro skeletons one module changed, added or removed.
+    Fitness is the service's ensemble score; since it is relative to the architectures
+    ranked together, every batch of proposals is ranked together with the current
+    population, and at the end all architectures evaluated are ranked in one call to pick
+    the best. Stops after BUDGET distinct architectures (by canonical key).
 
     With --ensemble learned --dataset D --accuracies FILE the service's learned predictor
-    ranks: the accuracies in FILE of the cells evaluated are reported as they come (as if
-    they had been trained), and the predictor is retrained every --retrain-every proposals.
+    ranks: the accuracies in FILE of the architectures evaluated are reported as they come
+    (as if they had been trained), and the predictor is retrained every --retrain-every
+    proposals.
     """
     from zero_cost import search as searching
 
@@ -181,6 +221,7 @@ def search(
     config = data_config(data, batch_size, DEFAULT_DATA_FILE)
     with reporting_errors(state), state.client() as client:
         searching.check_space(space)
+        space_settings = _parse_settings(settings)
         if ensemble == "learned":
             if dataset is None or accuracies is None:
                 raise CliError("--ensemble learned needs --dataset and --accuracies")
@@ -195,10 +236,17 @@ def search(
                 data=config,
                 init_seed=seed,
                 space=space,
+                settings=space_settings,
             )
         else:
             ranker = searching.service_ranker(
-                client, proxy_names, ensemble=ensemble, data=config, init_seed=seed, space=space
+                client,
+                proxy_names,
+                ensemble=ensemble,
+                data=config,
+                init_seed=seed,
+                space=space,
+                settings=space_settings,
             )
         with progress_bar() as progress:
             task = progress.add_task("proposals", total=budget)
@@ -209,7 +257,12 @@ def search(
             started = time.perf_counter()
             if random_baseline:
                 result = searching.random_search(
-                    ranker, budget, seed=seed, space=space, on_progress=update
+                    ranker,
+                    budget,
+                    seed=seed,
+                    space=space,
+                    settings=space_settings,
+                    on_progress=update,
                 )
             else:
                 result = searching.regularized_evolution(
@@ -220,6 +273,7 @@ def search(
                     batch_size=batch,
                     seed=seed,
                     space=space,
+                    settings=space_settings,
                     on_progress=update,
                 )
             seconds = time.perf_counter() - started
@@ -229,31 +283,33 @@ def search(
         emit_json(
             {
                 "algorithm": "random" if random_baseline else "regularized_evolution",
+                "space": space,
+                "settings": space_settings,
                 "evaluated": result.evaluated,
                 "rank_calls": result.rank_calls,
                 "stopped_early": result.stopped_early,
                 "seconds": seconds,
-                "best": [{"arch_str": c.spec, "score": c.score} for c in best],
+                "best": [{"spec": c.spec, "score": c.score} for c in best],
                 "predictor": learned_note,
             }
         )
         return
     what = "random search" if random_baseline else "regularized evolution"
     table = Table(
-        title=f"{what}: best {len(best)} of {result.evaluated} cells "
+        title=f"{what} in {space}: best {len(best)} of {result.evaluated} architectures "
         f"by {ensemble}({', '.join(proxy_names)}), {seconds:.0f} s"
     )
     table.add_column("#", justify="right")
-    table.add_column("arch_str", overflow="fold")
+    table.add_column("architecture", overflow="fold")
     table.add_column("score", justify="right")
     for position, candidate in enumerate(best, start=1):
-        table.add_row(str(position), candidate.spec, format_number(candidate.score))
+        table.add_row(str(position), _spec_text(candidate.spec), format_number(candidate.score))
     console = stdout_console()
     console.print(table)
     if learned_note:
         console.print(learned_note)
     if result.stopped_early:
-        console.print("stopped early: no new cell could be bred from the population")
+        console.print("stopped early: no new architecture could be bred from the population")
 
 
 def _learned_note(client: Client, dataset: str, metric: str) -> str:
@@ -271,13 +327,32 @@ def _learned_note(client: Client, dataset: str, metric: str) -> str:
     return f"ranked by learned {name}"
 
 
-def _read_accuracies(path: Path, column: str) -> dict[str, float]:
-    """Each NB201 cell of a CSV (``arch_str`` column), normalised -> its ``column``."""
-    from zero_cost import search as searching
+def _parse_settings(text: str | None) -> dict[str, Any] | None:
+    """The --settings JSON object (None when not given)."""
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise CliError(f"--settings: invalid JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise CliError("--settings: expected a JSON object, e.g. '{\"channels\": 8}'")
+    return value
 
+
+def _spec_text(spec: Any) -> str:
+    """A spec on one line, whole: strings as they are, others (DARTS genotypes) as compact
+    JSON, which the service and ``zero-cost rank`` read back."""
+    return spec if isinstance(spec, str) else json.dumps(spec, separators=(",", ":"))
+
+
+def _read_accuracies(path: Path, column: str) -> dict[str, float]:
+    """Each spec of a CSV (column ``arch_str`` or ``spec``, as the space's parse reads a
+    string) -> its ``column``; ``learning_ranker`` matches them by identity key."""
     try:
         with open(path, newline="") as handle:
             rows = list(csv.DictReader(handle))
-        return {searching.cell_string(r["arch_str"]): float(r[column]) for r in rows}
+        key = "arch_str" if rows and "arch_str" in rows[0] else "spec"
+        return {r[key]: float(r[column]) for r in rows}
     except (OSError, KeyError, ValueError) as error:
-        raise CliError(f"{path}: cannot read arch_str and {column}: {error}") from None
+        raise CliError(f"{path}: cannot read arch_str (or spec) and {column}: {error}") from None

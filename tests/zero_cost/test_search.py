@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 
 import pytest
@@ -40,7 +42,7 @@ def test_evolution_beats_its_initial_population_within_budget() -> None:
     initial_best = max(conv_count(s) for s in ranker.calls[0])
     assert len(ranker.calls[0]) == 20
     assert result.evaluated == 120 == len(result.history)
-    keys = [search.canonical_key(s) for s in result.history]
+    keys = [NB201.canonical_key(NB201.parse(s)) for s in result.history]
     assert len(set(keys)) == len(keys)  # distinct cells only
     assert conv_count(result.best.spec) > initial_best
     assert conv_count(result.best.spec) == 6
@@ -89,19 +91,39 @@ def test_unscored_cells_lose_tournaments() -> None:
     assert scores.index(None) == len(scores) - scores.count(None)  # the unscored come last
 
 
+def test_nb201_results_are_those_of_the_nb201_only_search() -> None:
+    """Pinned from the search before other spaces were added (its own random_cell and
+    mutate_cell): the same seed still gives the same cells."""
+    evolved = search.regularized_evolution(
+        FakeRanker(), 80, population_size=10, sample_size=3, batch_size=6, seed=5
+    )
+    digest = hashlib.sha256(json.dumps(evolved.history).encode()).hexdigest()
+    assert digest == "fd91d0980cd4ec452dc19c9fba40b54521672e12a5983eacab170a05bfd2f410"
+    assert search.random_search(FakeRanker(), 4, seed=2).history == [
+        "|none~0|+|none~0|none~1|+|nor_conv_1x1~0|skip_connect~1|nor_conv_1x1~2|",
+        "|nor_conv_1x1~0|+|avg_pool_3x3~0|skip_connect~1|+|avg_pool_3x3~0|none~1|avg_pool_3x3~2|",
+        "|skip_connect~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|avg_pool_3x3~0|nor_conv_1x1~1|avg_pool_3x3~2|",
+        "|nor_conv_3x3~0|+|avg_pool_3x3~0|nor_conv_1x1~1|+|none~0|none~1|nor_conv_1x1~2|",
+    ]
+
+
 def test_random_search_and_mutation() -> None:
     ranker = FakeRanker()
     result = search.random_search(ranker, 30, seed=0)
     assert result.evaluated == 30 and len(ranker.calls) == 1
     assert result.best.score == max(conv_count(s) for s in result.history)
+    sample, mutate = search.spec_operators("nb201")
     rng = random.Random(0)
     for _ in range(50):
-        parent = search.random_cell(rng)
-        child = search.mutate_cell(parent, rng)
+        parent = sample(rng)
+        child = mutate(parent, rng)
         pairs = zip(NB201.parse(parent).ops, NB201.parse(child).ops, strict=True)
         assert sum(a != b for a, b in pairs) == 1
 
 
-def test_only_nb201_is_supported() -> None:
-    with pytest.raises(search.SearchError, match="only the nb201"):
-        search.regularized_evolution(FakeRanker(), 10, space="nb101")
+@pytest.mark.parametrize("space", ["nb101", "graph"])
+def test_spaces_without_a_mutation_are_refused(space: str) -> None:
+    with pytest.raises(search.SearchError, match=f"the nb201, darts, .* spaces; '{space}'"):
+        search.regularized_evolution(FakeRanker(), 10, space=space)
+    with pytest.raises(search.SearchError, match="needs a mutation"):
+        search.random_search(FakeRanker(), 10, space=space)

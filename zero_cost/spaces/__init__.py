@@ -11,7 +11,7 @@ Each space lives in its own module and registers itself with ``register`` (the r
 in ``_registry``); importing this package imports every space module.
 """
 
-from . import graph, nb101, nb201
+from . import darts, graph, nats_sss, nb101, nb201, transnas_macro, transnas_micro
 from ._base import SearchSpace, SpecError
 from ._registry import get, names, register
 
@@ -22,7 +22,11 @@ __all__ = [
     "names",
     "register",
     # the built-in spaces
+    "darts",
     "graph",
+    "nats_sss",
     "nb101",
     "nb201",
+    "transnas_macro",
+    "transnas_micro",
 ]

@@ -13,13 +13,18 @@ between them (C -> 2C -> 4C), BN-ReLU, global average pooling and a linear class
 Every non-``none`` edge gets its op, so parameter counts equal the benchmark's; edges whose
 value cannot reach the cell output (from a zero node, or into a node that feeds nothing)
 are held but never computed, which changes no output and no gradient.
+
+Sampling (``random_arch``) and mutation (``mutate``) for regularized evolution are at the end
+of the module.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import random
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -153,34 +158,52 @@ def _parse_naslib_tuple(spec: list | tuple) -> tuple[str, ...]:
     return tuple(by_edge[edge] for edge in EDGES)
 
 
-def _relu_conv_bn(channels: int, kernel_size: int, stride: int = 1) -> nn.Sequential:
+def _relu_conv_bn(
+    in_channels: int, out_channels: int, kernel_size: int, stride: int = 1
+) -> nn.Sequential:
     return nn.Sequential(
         nn.ReLU(inplace=False),
-        nn.Conv2d(channels, channels, kernel_size, stride, (kernel_size - 1) // 2, bias=False),
-        BatchNorm2d(channels),
+        nn.Conv2d(
+            in_channels, out_channels, kernel_size, stride, (kernel_size - 1) // 2, bias=False
+        ),
+        BatchNorm2d(out_channels),
     )
 
 
-def _make_op(op: str, channels: int) -> nn.Module:
+def _make_op(op: str, in_channels: int, out_channels: int) -> nn.Module:
+    """The module of one edge. Edges out of the cell input map ``in_channels`` to
+    ``out_channels`` as xautodl's ``OPS`` do when the two differ: pooling after a 1x1
+    ReLU-conv-BN, ``skip_connect`` as a 1x1 conv-BN (``FactorizedReduce`` at stride 1)."""
     if op == "nor_conv_3x3":
-        return _relu_conv_bn(channels, 3)
+        return _relu_conv_bn(in_channels, out_channels, 3)
     if op == "nor_conv_1x1":
-        return _relu_conv_bn(channels, 1)
+        return _relu_conv_bn(in_channels, out_channels, 1)
     if op == "avg_pool_3x3":
-        return AvgPool3x3()
+        if in_channels == out_channels:
+            return AvgPool3x3()
+        return nn.Sequential(_relu_conv_bn(in_channels, out_channels, 1), AvgPool3x3())
     if op == "skip_connect":
-        return nn.Identity()
+        if in_channels == out_channels:
+            return nn.Identity()
+        return nn.Sequential(
+            nn.Conv2d(in_channels, out_channels, 1, bias=False), BatchNorm2d(out_channels)
+        )
     raise AssertionError(f"no module for op {op!r}")
 
 
 class Cell(nn.Module):
-    """A NAS-Bench-201 cell computing only its live edges."""
+    """A NAS-Bench-201 cell computing only its live edges (xautodl's ``InferCell``): the
+    edges out of the cell input map ``in_channels`` to ``out_channels``, all others keep
+    ``out_channels``."""
 
-    def __init__(self, arch: NB201Arch, channels: int) -> None:
+    def __init__(self, arch: NB201Arch, in_channels: int, out_channels: int) -> None:
         super().__init__()
+        self.out_channels = out_channels
         self.edges = nn.ModuleDict(
             {
-                f"{target}_{source}": _make_op(op, channels)
+                f"{target}_{source}": _make_op(
+                    op, in_channels if source == 0 else out_channels, out_channels
+                )
                 for (source, target), op in zip(EDGES, arch.ops, strict=True)
                 if op != "none"
             }
@@ -188,13 +211,24 @@ class Cell(nn.Module):
         self._live = [EDGES[k] for k in arch.live_edges()]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        nodes: list[torch.Tensor | None] = [x, None, None, None]
-        for source, target in self._live:
-            value = self.edges[f"{target}_{source}"](nodes[source])
-            current = nodes[target]
-            nodes[target] = value if current is None else current + value
-        output = nodes[3]
-        return torch.zeros_like(x) if output is None else output
+        output = cell_output(self.edges, self._live, x)
+        if output is None:
+            return x.new_zeros((x.shape[0], self.out_channels, *x.shape[2:]))
+        return output
+
+
+def cell_output(
+    edges: nn.ModuleDict, live: Sequence[tuple[int, int]], x: torch.Tensor
+) -> torch.Tensor | None:
+    """The output node of a four-node cell with input ``x``: the sum over the ``live``
+    (source, target) edges into each node, in ``EDGES`` order, of ``edges["{target}_{source}"]``
+    applied to the source node; None when no live edge reaches the output."""
+    nodes: list[torch.Tensor | None] = [x, None, None, None]
+    for source, target in live:
+        value = edges[f"{target}_{source}"](nodes[source])
+        current = nodes[target]
+        nodes[target] = value if current is None else current + value
+    return nodes[3]
 
 
 class ResidualReduction(nn.Module):
@@ -207,7 +241,7 @@ class ResidualReduction(nn.Module):
             nn.Conv2d(in_channels, out_channels, 3, 2, 1, bias=False),
             BatchNorm2d(out_channels),
         )
-        self.conv_b = _relu_conv_bn(out_channels, 3)
+        self.conv_b = _relu_conv_bn(out_channels, out_channels, 3)
         self.downsample = nn.Sequential(
             nn.AvgPool2d(kernel_size=2, stride=2, padding=0),
             nn.Conv2d(in_channels, out_channels, 1, 1, 0, bias=False),
@@ -218,22 +252,27 @@ class ResidualReduction(nn.Module):
 
 
 class NB201Network(nn.Module):
-    """The NAS-Bench-201 macro skeleton around one cell."""
+    """The benchmark's macro skeleton around one cell, with a width for every layer.
 
-    def __init__(
-        self, arch: NB201Arch, channels: int, cells_per_stage: int, num_classes: int
-    ) -> None:
+    ``widths`` holds 3N + 2 layer widths: N cells, a reduction block, N cells, a reduction
+    block, N cells; the stem has ``widths[0]`` channels (xautodl's ``DynamicShapeTinyNet``).
+    NAS-Bench-201's ``TinyNetwork`` is the case ``[C] * N + [2C] * (N + 1) + [4C] * (N + 1)``.
+    """
+
+    def __init__(self, arch: NB201Arch, widths: Sequence[int], num_classes: int) -> None:
         super().__init__()
+        cells_per_stage = len(widths) // 3
         self.stem = nn.Sequential(
-            nn.Conv2d(3, channels, 3, padding=1, bias=False), BatchNorm2d(channels)
+            nn.Conv2d(3, widths[0], 3, padding=1, bias=False), BatchNorm2d(widths[0])
         )
         blocks: list[nn.Module] = []
-        width = channels
-        for stage in range(3):
-            if stage > 0:
-                blocks.append(ResidualReduction(width, width * 2))
-                width *= 2
-            blocks.extend(Cell(arch, width) for _ in range(cells_per_stage))
+        width = widths[0]
+        for layer, out_width in enumerate(widths):
+            if layer in (cells_per_stage, 2 * cells_per_stage + 1):
+                blocks.append(ResidualReduction(width, out_width))
+            else:
+                blocks.append(Cell(arch, width, out_width))
+            width = out_width
         self.cells = nn.Sequential(*blocks)
         self.lastact = nn.Sequential(BatchNorm2d(width), nn.ReLU(inplace=False))
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
@@ -284,7 +323,8 @@ class NB201Space(SearchSpace):
         return json.loads(json.dumps(_SPEC_SCHEMA))
 
     def _build(self, arch: NB201Arch, num_classes: int) -> nn.Module:
-        return NB201Network(arch, self.channels, self.cells_per_stage, num_classes)
+        c, n = self.channels, self.cells_per_stage
+        return NB201Network(arch, [c] * n + [2 * c] * (n + 1) + [4 * c] * (n + 1), num_classes)
 
     def param_count(self, arch: NB201Arch, num_classes: int = 10) -> int:
         """Trainable parameters, counted analytically (equal to the built network's)."""
@@ -320,3 +360,21 @@ class NB201Space(SearchSpace):
             )
             total += n * cell
         return total + 2 * 4 * c * num_classes
+
+
+# ------------------------------------------------------------------ regularized evolution
+
+
+def random_arch(rng: random.Random) -> NB201Arch:
+    """A uniformly random cell: each edge's op uniform over ``OPS`` (degenerate cells
+    included)."""
+    return NB201Arch(tuple(rng.choice(OPS) for _ in EDGES))
+
+
+def mutate(arch: NB201Arch, rng: random.Random) -> NB201Arch:
+    """Real et al.'s op mutation: one random edge gets a different op (uniform over the
+    other four); the child always differs from the parent."""
+    ops = list(arch.ops)
+    edge = rng.randrange(len(ops))
+    ops[edge] = rng.choice([op for op in OPS if op != ops[edge]])
+    return NB201Arch(tuple(ops))

@@ -106,6 +106,28 @@ def test_score_local_json(spec_file: Path) -> None:
         assert row["scores"]["snip"]["status"] == "ok"
         assert row["scores"]["snip"]["value"] > 0
         assert row["scores"]["synflow"]["log_value"] is not None
+        assert row["scores"]["snip"]["k"] == 1 and row["scores"]["snip"]["std"] == 0.0
+
+
+def test_score_local_repeated(spec_file: Path) -> None:
+    """With repeats, a score is the mean over init seeds and batches, with its spread."""
+    args = ["score", str(spec_file), "--local", "--proxies", "snip,params", "--batch-size", "8"]
+    result = invoke("--json", *args, "--repeat-init-seeds", "2", "--repeat-batches", "2")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["architectures"]
+    once = json.loads(invoke("--json", *args).stdout)["architectures"]
+    for row, single in zip(rows, once, strict=True):
+        snip = row["scores"]["snip"]
+        assert (
+            snip["k"] == 4
+            and snip["std"] > 0
+            and snip["value"] != single["scores"]["snip"]["value"]
+        )
+        assert row["scores"]["params"]["value"] == single["scores"]["params"]["value"]
+    table = invoke(*args, "--repeat-init-seeds", "2")
+    assert table.exit_code == 0 and "±" in table.stdout, table.output
+    refused = invoke(*args, "--repeat-batches", "11")
+    assert refused.exit_code != 0
 
 
 def test_score_local_reports_an_invalid_spec(tmp_path: Path) -> None:
@@ -135,9 +157,12 @@ def test_read_specs_formats(tmp_path: Path) -> None:
 NB201 = spaces.get("nb201")
 
 
-def test_search_supports_only_nb201() -> None:
+def test_search_refuses_a_space_without_mutation() -> None:
     result = invoke("search", "--space", "nb101", "--budget", "5")
-    assert result.exit_code == 1 and "only the nb201" in result.output
+    assert result.exit_code == 1 and "defined for the nb201, darts" in result.output
+    assert all(name in invoke("search", "--help").output for name in search.OPERATORS)
+    result = invoke("search", "--space", "darts", "--settings", "[8]", "--budget", "5")
+    assert result.exit_code == 1 and "--settings: expected a JSON object" in result.output
 
 
 # -- against a live server --------------------------------------------------------------------
@@ -183,6 +208,16 @@ def test_score_follows_a_job_and_status_shows_it(server: str, spec_file: Path) -
 
     missing = invoke("--url", server, "status", "999999")
     assert missing.exit_code == 1 and "404" in missing.output
+
+
+def test_score_repeated_against_the_service(server: str, spec_file: Path) -> None:
+    args = ["--url", server, "score", str(spec_file), "--proxies", "snip,params"]
+    body = invoke_json(*args, "--batch-size", "8", "--repeat-init-seeds", "3")
+    assert body["job"]["repeats"] == {"init_seeds": 3, "batches": 1}
+    for row in body["architectures"]:
+        assert row["scores"]["snip"]["k"] == 3 and row["scores"]["snip"]["std"] > 0
+    status = invoke("--url", server, "status", str(body["job"]["id"]))
+    assert "3 init seeds x 1 batches" in status.stdout, status.output
 
 
 def test_accuracies_and_correlate(server: str, tmp_path: Path) -> None:
@@ -258,6 +293,29 @@ def test_search_against_the_server(server: str) -> None:
                    "--proxies", "params,flops", "--batch-size", "2", "--random")  # fmt: skip
     assert table.exit_code == 0, table.output
     assert "random search" in table.stdout
+
+
+def test_search_darts_against_the_server(server: str) -> None:
+    settings = {"channels": 4, "layers": 5}
+    result = invoke("--url", server, "--json", "search", "--space", "darts",
+                    "--settings", json.dumps(settings), "--budget", "10", "--population", "6",
+                    "--sample", "3", "--batch", "4", "--proxies", "params", "--batch-size", "2",
+                    "--top", "2")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert (body["space"], body["settings"], body["evaluated"]) == ("darts", settings, 10)
+    darts = spaces.get("darts", **settings)
+    best = [darts.parse(row["spec"]) for row in body["best"]]  # genotypes, as dicts
+    assert darts.param_count(best[0]) == body["best"][0]["score"] > 0
+    table = invoke("--url", server, "search", "--space", "darts", "--settings",
+                   json.dumps(settings), "--budget", "6", "--proxies", "params", "--batch-size",
+                   "2", "--top", "1")  # fmt: skip
+    assert table.exit_code == 0, table.output
+    assert '{"normal":[["' in table.stdout  # a genotype as compact JSON
+    table = invoke("--url", server, "search", "--space", "nats_sss", "--budget", "6",
+                   "--proxies", "params", "--batch-size", "2", "--random")  # fmt: skip
+    assert table.exit_code == 0, table.output
+    assert "random search in nats_sss" in table.stdout
 
 
 def test_db_upgrade_and_current(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
