@@ -4,8 +4,10 @@ and ``score_repeated`` against the single scores it repeats on a tiny NB201 netw
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import pytest
+import torch
 from proxy_support import NB201_ARCH
 from torch import nn
 
@@ -99,6 +101,16 @@ def test_no_results_raise() -> None:
 # -- score_repeated on a tiny network ---------------------------------------------------------
 
 PROXIES = ("synflow", "nwot", "snip")  # log scale; label-free; needs labels
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread() -> Iterator[None]:
+    """One torch thread: on a busy machine, threads waiting for each other cost far more than
+    these tiny networks' arithmetic."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def _build(seed: int) -> nn.Module:
