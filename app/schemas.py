@@ -438,3 +438,85 @@ class PredictorOut(BaseModel):
 
 class PredictorList(_Page):
     data: list[PredictorOut]
+
+
+class PruneJobIn(_In):
+    """Prune an architecture at initialisation (``zero_cost.prune.masks``): which of its
+    Conv2d/Linear weights to keep. Give exactly one target, ``sparsity`` or
+    ``compression``."""
+
+    architecture: ArchitectureRef
+    method: Name = Field(description="a pruning method: snip, grasp, synflow, magnitude, random")
+    sparsity: Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)] | None = Field(
+        default=None, description="the fraction of prunable weights removed"
+    )
+    compression: Annotated[float, Field(gt=1, le=1e12, allow_inf_nan=False)] | None = Field(
+        default=None,
+        description="prunable weights before over after (sparsity = 1 - 1 / compression), "
+        "at most 10**12",
+    )
+    scope: Literal["global", "layerwise"] = Field(
+        default="global",
+        description="global: rank all weights together; layerwise: keep the same fraction of "
+        "every layer",
+    )
+    iterations: Annotated[int, Field(ge=1, le=1000)] | None = Field(
+        default=None,
+        description="prune rounds on the exponential schedule; default the method's own "
+        "(synflow 100, the others 1)",
+    )
+    data: DataConfig | None = Field(
+        default=None,
+        description="the batch snip and grasp read (synflow its shape); default: the server's "
+        "default data profile (GET /v1/config)",
+    )
+    init_seed: Seed = 0
+
+
+class PrunedLayerOut(BaseModel):
+    name: str = Field(description="the weight's qualified name, e.g. 'cells.0.conv.weight'")
+    shape: list[int]
+    total: int
+    kept: int
+    fraction: float = Field(description="kept / total")
+
+
+class PruneJobOut(BaseModel):
+    """A prune job: what it computes, its state, and once succeeded what its masks keep
+    (the masks themselves: GET /v1/prune-jobs/{id}/masks)."""
+
+    id: int
+    status: Literal["queued", "running", "succeeded", "failed"]
+    created: bool | None = Field(
+        default=None,
+        description="in the answer to POST: false when an equal request made this job "
+        "earlier (it is answered in its current state, nothing is computed again)",
+    )
+    architecture_id: int
+    method: str
+    version: str = Field(description="the zero_cost version that computes the masks")
+    requested: Literal["sparsity", "compression"] = Field(
+        description="the target the job was created with"
+    )
+    sparsity: float = Field(description="the target sparsity")
+    compression: float = Field(description="the target compression")
+    scope: Literal["global", "layerwise"]
+    iterations: int
+    data_profile_id: int
+    data_profile: str = Field(description="what the data profile is, in one line")
+    init_seed: int
+    attempts: int
+    error: str | None
+    achieved_sparsity: float | None = Field(description="the fraction of weights pruned")
+    achieved_compression: float | None = Field(
+        description="prunable weights over kept weights (null when none is kept)"
+    )
+    layers: list[PrunedLayerOut] | None = Field(description="per layer, in the masks' order")
+    collapsed: list[str] | None = Field(description="layers whose weights are all pruned")
+    seconds: float | None
+    device: str | None
+    created_at: datetime | None
+
+
+class PruneJobList(_Page):
+    data: list[PruneJobOut]

@@ -9,8 +9,8 @@
 
 Connection errors and 503 answers are retried with exponential backoff (honouring
 ``Retry-After``); any other error raises ``ApiError`` carrying the API's ``code``. Retrying a
-POST is safe: architectures and accuracies are deduplicated by the service, and ``score``
-sends an ``Idempotency-Key`` so that its retries never queue a job twice.
+POST is safe: architectures, accuracies and prune jobs are deduplicated by the service, and
+``score`` sends an ``Idempotency-Key`` so that its retries never queue a job twice.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import httpx
@@ -414,6 +415,65 @@ class Client:
         """Predictors, the newest first."""
         params = {k: v for k, v in {"dataset": dataset, "metric": metric}.items() if v}
         return self.request("GET", "/v1/predictors", params=params).json()["data"]
+
+    # -- pruning at initialisation -----------------------------------------------------------
+
+    def prune(
+        self,
+        architecture: Architecture,
+        method: str,
+        *,
+        sparsity: float | None = None,
+        compression: float | None = None,
+        scope: str = "global",
+        iterations: int | None = None,
+        data: Mapping[str, Any] | None = None,
+        init_seed: int = 0,
+        wait: bool = True,
+        poll_seconds: float = 0.5,
+        timeout: float | None = None,
+        on_progress: Callable[[dict], None] | None = None,
+    ) -> dict:
+        """Queue pruning of an architecture (an id or ``{space, spec[, settings]}``) at
+        initialisation, with exactly one of ``sparsity`` and ``compression``; an equal
+        request answers the stored job (``created`` false). With ``wait``, poll until it
+        succeeded or failed (``on_progress`` gets each state). Returns the job."""
+        body: dict[str, Any] = {
+            "architecture": architecture if isinstance(architecture, int) else dict(architecture),
+            "method": method,
+            "scope": scope,
+            "init_seed": init_seed,
+        }
+        for key, value in (
+            ("sparsity", sparsity),
+            ("compression", compression),
+            ("iterations", iterations),
+            ("data", None if data is None else dict(data)),
+        ):
+            if value is not None:
+                body[key] = value
+        job = self.request("POST", "/v1/prune-jobs", json=body).json()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while wait and job["status"] in {"queued", "running"}:
+            if on_progress is not None:
+                on_progress(job)
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"prune job {job['id']} still {job['status']}")
+            time.sleep(poll_seconds)
+            job = self.prune_job(job["id"])
+        return job
+
+    def prune_job(self, job_id: int) -> dict:
+        """A prune job: status, target and achieved sparsity, per-layer kept fractions."""
+        return self.request("GET", f"/v1/prune-jobs/{job_id}").json()
+
+    def prune_masks(self, job_id: int, path: str | Path) -> Path:
+        """Download a succeeded prune job's masks to ``path`` (safetensors, read with
+        ``zero_cost.prune.load_masks``); returns the path."""
+        response = self.request("GET", f"/v1/prune-jobs/{job_id}/masks")
+        target = Path(path)
+        target.write_bytes(response.content)
+        return target
 
 
 def _repeats_field(repeats: Repeats) -> dict[str, Any]:

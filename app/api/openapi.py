@@ -34,14 +34,14 @@ ERROR_DESCRIPTIONS = {
     "401": "no API key, or one that is not valid (missing_api_key, invalid_api_key)",
     "403": "a read-only key where the request must write (read_only_key)",
     "404": "no such resource (not_found)",
-    "409": "the resource's state forbids it (job_finished)",
+    "409": "the resource's state forbids it (job_finished, job_not_succeeded)",
     "413": "request over a size limit (request_too_large, batch_too_large, upload_too_large)",
     "422": "invalid request; `field` names the field at fault",
     "503": "database unavailable (Retry-After) or not migrated (database_not_migrated)",
 }
 ERROR_REF = {"$ref": "#/components/schemas/ErrorOut"}
 UPLOAD_PATH = "/v1/data-profiles"
-CONFLICTS = {("/v1/score-jobs/{job_id}", "delete")}
+CONFLICTS = {("/v1/score-jobs/{job_id}", "delete"), ("/v1/prune-jobs/{job_id}/masks", "get")}
 # Operations that look a profile up (``analysis_profile``) and answer 404 for an unknown one;
 # an operation with an id in its path may answer 404 too.
 PROFILE_LOOKUPS = {

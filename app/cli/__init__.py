@@ -1,8 +1,8 @@
 """``zero-cost``: the command line of the scoring service.
 
 Run the service (``serve``, ``worker``, ``db``), talk to it (``submit``, ``score``, ``status``,
-``accuracies``, ``correlate``, ``rank``) and search with it (``search``). Commands that talk
-to a service read its address from ``--url`` / ``ZC_URL`` and the key from ``--api-key`` /
+``accuracies``, ``correlate``, ``rank``, ``prune``) and search with it (``search``). Commands
+that talk to a service read its address from ``--url`` / ``ZC_URL`` and the key from ``--api-key`` /
 ``ZC_API_KEY``. Tables are for people; ``--json`` prints machine-readable JSON on stdout
 (progress bars go to stderr either way).
 
@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from . import analysis, ops, predictor, scoring, search
+from . import analysis, ops, predictor, prune, scoring, search
 from ._common import DEFAULT_URL, State
 
 app = typer.Typer(
@@ -32,6 +32,7 @@ app.add_typer(ops.commands)  # serve, worker
 app.add_typer(scoring.commands)  # submit, score, status
 app.add_typer(analysis.commands)  # accuracies, correlate
 app.add_typer(search.commands)  # rank, search
+app.add_typer(prune.commands)  # prune
 app.add_typer(ops.db_commands, name="db")
 app.add_typer(predictor.commands, name="predictor")
 

@@ -31,7 +31,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from zero_cost.repeats import Repeats
 
-from .statuses import ItemStatus, PredictorStatus
+from .statuses import ItemStatus, PredictorStatus, PruneStatus
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -272,4 +272,57 @@ class Predictor(Base):
     learning_curve: Mapped[str | None] = mapped_column(Text, nullable=True, doc="JSON")
     oof: Mapped[str | None] = mapped_column(Text, nullable=True, doc="JSON {id: prediction}")
     model: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class PruneJob(Base):
+    """Pruning at initialisation of one architecture (``zero_cost.prune.masks``), stored once
+    per (architecture, method, target density, scope, iterations, data profile, init seed,
+    library version): a repeated request finds this row instead of computing again.
+
+    ``density`` is the fraction of weights the target keeps, rounded to 12 significant
+    digits so that ``sparsity`` 0.9 and ``compression`` 10 are one target; ``target_kind``
+    and ``target`` are what the first request asked (and what the worker computes with).
+    ``masks`` holds the masks packed: each layer's flattened boolean mask through
+    ``numpy.packbits``, concatenated in ``layers`` order (``layers``: JSON list of
+    ``{name, shape, total, kept}``).
+    """
+
+    __tablename__ = "prune_jobs"
+    __table_args__ = (
+        UniqueConstraint(
+            "architecture_id",
+            "method",
+            "density",
+            "scope",
+            "iterations",
+            "data_profile_id",
+            "init_seed",
+            "version",
+            name="uq_prune_jobs_key",
+        ),
+        Index("ix_prune_jobs_claim", "status", "lease_expires_at"),
+        status_check(PruneStatus),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    architecture_id: Mapped[int] = mapped_column(ForeignKey("architectures.id"))
+    method: Mapped[str] = mapped_column(String(32))
+    version: Mapped[str] = mapped_column(String(32), doc="zero_cost's version")
+    density: Mapped[float] = mapped_column(Float)
+    target_kind: Mapped[str] = mapped_column(String(16), doc="'sparsity' or 'compression'")
+    target: Mapped[float] = mapped_column(Float)
+    scope: Mapped[str] = mapped_column(String(16))
+    iterations: Mapped[int] = mapped_column(Integer)
+    data_profile_id: Mapped[int] = mapped_column(ForeignKey("data_profiles.id"))
+    init_seed: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16), default=PruneStatus.QUEUED)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    lease_expires_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    layers: Mapped[str | None] = mapped_column(Text, nullable=True, doc="JSON")
+    masks: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, deferred=True)
+    seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    device: Mapped[str | None] = mapped_column(String(32), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -8,7 +8,16 @@ from collections.abc import Callable, Sequence
 from sqlalchemy import ColumnElement, Engine, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from .models import Accuracy, Architecture, DataProfile, JobItem, Predictor, Score, ScoreJob
+from .models import (
+    Accuracy,
+    Architecture,
+    DataProfile,
+    JobItem,
+    Predictor,
+    PruneJob,
+    Score,
+    ScoreJob,
+)
 from .queue import item_counts
 from .records import (
     PROFILE_COLUMNS_WITHOUT_BLOB,
@@ -24,6 +33,7 @@ from .records import (
     job_summary,
     predictor_record,
     profile_without_blob,
+    prune_record,
     score_record,
 )
 from .session import transaction
@@ -151,6 +161,18 @@ class PagedReads:
         return self._page(
             Predictor, conditions, limit, offset, predictor_record, Predictor.id.desc()
         )
+
+    def list_prune_jobs(
+        self,
+        *,
+        status: str | None = None,
+        architecture_id: int | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Page:
+        """Prune jobs (without masks) of a status and architecture, the newest first."""
+        conditions = _equal({PruneJob.status: status, PruneJob.architecture_id: architecture_id})
+        return self._page(PruneJob, conditions, limit, offset, prune_record, PruneJob.id.desc())
 
     def _page(
         self,

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from zero_cost.repeats import ONCE, Repeats
 
-from .models import Accuracy, Architecture, DataProfile, Predictor, Score, ScoreJob
+from .models import Accuracy, Architecture, DataProfile, Predictor, PruneJob, Score, ScoreJob
 from .statuses import FINISHED_ITEM_STATUSES, JobStatus, job_status
 
 
@@ -293,3 +293,106 @@ class TrainedPredictor:
     learning_curve: list
     oof: dict[int, float]
     model: bytes
+
+
+@dataclass(frozen=True)
+class PruneConfig:
+    """What a prune job computes: its deduplication key (all but ``target_kind`` and
+    ``target``, the form of the target the first request gave)."""
+
+    architecture_id: int
+    method: str
+    version: str
+    density: float
+    target_kind: str
+    target: float
+    scope: str
+    iterations: int
+    data_profile_id: int
+    init_seed: int
+
+
+@dataclass(frozen=True)
+class PrunedLayer:
+    """One weight's mask: its shape and how many of its ``total`` entries are ``kept``."""
+
+    name: str
+    shape: tuple[int, ...]
+    total: int
+    kept: int
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    """What a worker stores on a succeeded prune job: the layers in mask order and their
+    masks packed (``numpy.packbits`` of each flattened mask, concatenated)."""
+
+    layers: list[PrunedLayer]
+    masks: bytes
+    seconds: float
+    device: str
+
+
+@dataclass(frozen=True)
+class PruneRecord:
+    """A stored prune job without its packed masks (``Storage.prune_masks``)."""
+
+    id: int
+    config: PruneConfig
+    status: str
+    attempts: int
+    error: str | None
+    layers: list[PrunedLayer] | None
+    seconds: float | None
+    device: str | None
+    created_at: datetime | None
+
+
+@dataclass(frozen=True)
+class PruneInputs:
+    """What a worker needs to prune: the job's config, its architecture and data profile."""
+
+    config: PruneConfig
+    architecture: ArchitectureRecord
+    profile: ProfileRecord
+
+
+def prune_config(row: PruneJob) -> PruneConfig:
+    return PruneConfig(
+        row.architecture_id,
+        row.method,
+        row.version,
+        row.density,
+        row.target_kind,
+        row.target,
+        row.scope,
+        row.iterations,
+        row.data_profile_id,
+        row.init_seed,
+    )
+
+
+def prune_layers_json(layers: list[PrunedLayer]) -> str:
+    return json.dumps(
+        [{"name": x.name, "shape": list(x.shape), "total": x.total, "kept": x.kept} for x in layers]
+    )
+
+
+def prune_record(row: PruneJob) -> PruneRecord:
+    layers = None
+    if row.layers is not None:
+        layers = [
+            PrunedLayer(x["name"], tuple(x["shape"]), x["total"], x["kept"])
+            for x in json.loads(row.layers)
+        ]
+    return PruneRecord(
+        id=row.id,
+        config=prune_config(row),
+        status=row.status,
+        attempts=row.attempts,
+        error=row.error,
+        layers=layers,
+        seconds=row.seconds,
+        device=row.device,
+        created_at=row.created_at,
+    )

@@ -2,7 +2,8 @@
 
 The values are what the database holds (a CHECK constraint on each column, see
 ``app.db.models``) and what the API shows. Only the queues (``app.db.queue`` for job items,
-``app.db.predictor_queue`` for predictors) move one from a status to another.
+``app.db.predictor_queue`` for predictors, ``app.db.prune_queue`` for prune jobs) move one
+from a status to another.
 """
 
 from __future__ import annotations
@@ -37,6 +38,16 @@ class JobStatus(StrEnum):
 
 class PredictorStatus(StrEnum):
     """A predictor's training: queued -> running -> succeeded | failed."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class PruneStatus(StrEnum):
+    """A prune job: queued -> running -> succeeded | failed (running -> queued on a
+    retryable error or a graceful release)."""
 
     QUEUED = "queued"
     RUNNING = "running"

@@ -1,5 +1,5 @@
 """Storage: every database read and write of the service except the state changes of the
-queues (``app.db.queue``, ``app.db.predictor_queue``).
+queues (``app.db.queue``, ``app.db.predictor_queue``, ``app.db.prune_queue``).
 
 Each public method of ``Storage`` is one transaction and speaks in domain terms (the
 records of ``app.db.records``), never in sessions or rows. Writes that must be idempotent
@@ -26,6 +26,7 @@ from .models import (
     DataProfile,
     JobItem,
     Predictor,
+    PruneJob,
     Score,
     ScoreJob,
     Worker,
@@ -41,6 +42,7 @@ from .records import (
     NewArchitecture,
     PredictorRecord,
     ProfileRecord,
+    PruneRecord,
     ScoreRecord,
     architecture_record,
     job_proxy_versions,
@@ -48,6 +50,7 @@ from .records import (
     predictor_record,
     profile_record,
     profile_without_blob,
+    prune_record,
     score_record,
 )
 from .session import chunks, db_epoch, dialect_insert, transaction
@@ -410,3 +413,16 @@ class Storage(PagedReads):
                 )
             )
             return int(count or 0)
+
+    # -- prune jobs ------------------------------------------------------------------------
+
+    def get_prune_job(self, job_id: int) -> PruneRecord | None:
+        """A prune job without its masks."""
+        with transaction(self.engine) as session:
+            row = session.get(PruneJob, job_id)
+            return None if row is None else prune_record(row)
+
+    def prune_masks(self, job_id: int) -> bytes | None:
+        """A prune job's packed masks (None until it succeeded)."""
+        with transaction(self.engine) as session:
+            return session.scalar(select(PruneJob.masks).where(PruneJob.id == job_id))

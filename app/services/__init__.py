@@ -6,7 +6,8 @@ requests it cannot serve; nothing here knows HTTP.
 
 One module per resource or question: ``architectures``, ``data_profiles``, ``score_jobs``,
 ``accuracies``, ``listings`` (stored scores and accuracies), ``ranking``,
-``correlations``, ``predictors`` (and ``predictor_training``, the computation), ``figures``
+``correlations``, ``predictors`` (and ``predictor_training``, the computation),
+``prune_jobs`` (pruning at initialisation as jobs), ``figures``
 and ``dashboard``; ``population`` holds what the analyses
 share, ``proxy_versions`` how a request's proxy names become versions. This package
 re-exports what the routes, the worker and the tests call, as
@@ -28,6 +29,13 @@ from .figures import precision_curves, score_column
 from .listings import architecture_detail, list_accuracies, list_architectures, list_scores
 from .population import PopulationQuery
 from .predictors import create_predictor, get_predictor, list_predictors, train_predictor
+from .prune_jobs import (
+    create_prune_job,
+    get_prune_job,
+    list_prune_jobs,
+    pack_masks,
+    prune_masks_file,
+)
 from .ranking import rank
 from .score_jobs import (
     IDEMPOTENCY_HEADER,
@@ -49,18 +57,23 @@ __all__ = [
     "cancel_score_job",
     "correlations",
     "create_predictor",
+    "create_prune_job",
     "create_score_job",
     "dashboard",
     "get_predictor",
+    "get_prune_job",
     "get_score_job",
     "list_accuracies",
     "list_architectures",
     "list_predictors",
     "list_profiles",
+    "list_prune_jobs",
     "list_score_jobs",
     "list_scores",
+    "pack_masks",
     "precision_curves",
     "profile_out",
+    "prune_masks_file",
     "rank",
     "register_architectures",
     "request_hash",

@@ -109,3 +109,13 @@ def resolve_architectures(
                     f"{field}[{i}]",
                 )
     return [int(i) for i in ids if i is not None]
+
+
+def resolve_architecture(storage: Storage, ref: int | ArchitectureIn, field: str) -> int:
+    """The id of one reference: an id (must exist) or a spec (stored if new)."""
+    if isinstance(ref, ArchitectureIn):
+        ((architecture_id, _),) = storage.add_architectures([_new_architecture(ref, field)])
+        return architecture_id
+    if ref not in storage.get_architectures([ref]):
+        raise InvalidRequest("unknown_architecture", f"{field}: no architecture {ref}", field)
+    return ref

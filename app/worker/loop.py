@@ -4,8 +4,10 @@ Run one per GPU (or per CPU core) with ``zero-cost worker`` or ``python -m app.w
 any number may share one PostgreSQL database. The API process runs one in a thread in
 embedded mode. Items are scored in a child process (``scoring_parent`` is the worker's end
 of the pipe, ``scoring_child`` the child's) that enforces the per-item time limit and takes
-any crash of scoring on itself. A heartbeat thread renews the
-leases of the items in hand; if it dies the worker stops. SIGTERM and SIGINT finish the item
+any crash of scoring on itself. When no item is claimable the worker trains a queued
+predictor, else prunes for a queued prune job (``item_pruner``, in the same child, under
+the same time limit). A heartbeat thread renews the leases of the items and prune job in
+hand; if it dies the worker stops. SIGTERM and SIGINT finish the item
 being scored, give the rest back and exit.
 """
 
@@ -24,10 +26,12 @@ from collections.abc import Callable
 from .. import services
 from ..config import Settings, get_settings
 from ..db.predictor_queue import PredictorQueue
+from ..db.prune_queue import PruneQueue
 from ..db.queue import ClaimedItem, JobQueue
 from ..db.session import DatabaseUnavailable, make_engine
 from ..db.storage import Storage
 from ..errors import ServiceError
+from .item_pruner import is_retryable as prune_retryable
 from .item_scorer import Limits, is_retryable, pick_device
 from .scoring_parent import ItemFailed, ScoringProcess
 
@@ -46,6 +50,9 @@ class Worker:
             self.engine, self.worker_id, settings.lease_seconds, settings.max_attempts
         )
         self.predictors = PredictorQueue(self.engine, self.worker_id, settings.lease_seconds)
+        self.prunes = PruneQueue(
+            self.engine, self.worker_id, settings.lease_seconds, settings.max_attempts
+        )
         self.device = pick_device(settings.device)
         self.scorer = ScoringProcess(
             self.device,
@@ -72,7 +79,7 @@ class Worker:
                     self.stop.wait(self.settings.poll_seconds * 4)
                     continue
                 if not claimed:
-                    if not self._train_predictor():
+                    if not self._train_predictor() and not self._prune():
                         self.stop.wait(self.settings.poll_seconds)
                     continue
                 for item in claimed:
@@ -84,7 +91,7 @@ class Worker:
             self.scorer.close()
             beat.join(timeout=5)
             try:
-                released = self.queue.release()
+                released = self.queue.release() + self.prunes.release()
                 self.queue.unregister()
                 log.info("worker stopped; released %d items", released)
             except DatabaseUnavailable:
@@ -148,6 +155,38 @@ class Worker:
         log.info("predictor %d trained (%s)", predictor_id, result.mode)
         return True
 
+    def _prune(self) -> bool:
+        """Prune for one queued prune job, when there is one (scoring and predictors come
+        first). Returns whether one was claimed. Its lease is renewed by the heartbeat."""
+        try:
+            claimed = self.prunes.claim()
+        except DatabaseUnavailable as error:
+            log.warning("database unavailable: %s", error)
+            return False
+        if claimed is None:
+            return False
+        job_id, attempts = claimed
+        try:
+            inputs = self._until_database(lambda: self.prunes.inputs(job_id))
+            result = self.scorer.prune(inputs)
+        except DatabaseUnavailable:
+            return True  # stopping during an outage: the lease expires, the job is reclaimed
+        except Exception as error:  # noqa: BLE001  (any fault of the job is recorded)
+            if isinstance(error, ItemFailed):
+                message, retry, details = error.message, error.retry, error.details
+            else:
+                message = f"{type(error).__name__}: {error}"
+                retry, details = prune_retryable(error), traceback.format_exc()
+            if retry:
+                log.error("prune job %d failed: %s\n%s", job_id, message, details)
+            else:
+                log.warning("prune job %d failed for good: %s", job_id, message)
+            self._until_database(lambda: self.prunes.fail(job_id, attempts, message, retry))
+            return True
+        self._until_database(lambda: self.prunes.succeed(job_id, result))
+        log.info("prune job %d done (%.2fs)", job_id, result.seconds)
+        return True
+
     def _record_failure(self, item: ClaimedItem, error: Exception) -> None:
         if isinstance(error, ItemFailed):
             message, retry, details = error.message, error.retry, error.details
@@ -179,6 +218,7 @@ class Worker:
         while not self.stop.wait(interval):
             try:
                 self.queue.heartbeat()
+                self.prunes.heartbeat()
             except DatabaseUnavailable as error:
                 log.warning("heartbeat failed: %s", error)
             except Exception:  # noqa: BLE001  (a dead heartbeat must stop the worker)

@@ -1,5 +1,5 @@
-"""The scoring child's end of the pipe: a process that scores the items its worker sends
-(see ``scoring_parent``) and dies with the worker."""
+"""The scoring child's end of the pipe: a process that scores the items (and prunes for the
+prune jobs) its worker sends (see ``scoring_parent``) and dies with the worker."""
 
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ from multiprocessing.connection import Connection
 
 import torch
 
+from ..db.records import PruneInputs
+from .item_pruner import is_retryable as prune_retryable
+from .item_pruner import prune_job
 from .item_scorer import ItemScorer, Limits, is_retryable
 
 
@@ -50,7 +53,8 @@ def serve(
     data_dir: str | None,
     torch_threads: int | None,
 ) -> None:
-    """The child: score items from the pipe until it closes or sends None."""
+    """The child: score items (and prune for prune jobs) from the pipe until it closes or
+    sends None."""
     _die_with(parent_pid)
     _close_inherited_sockets(keep=conn.fileno())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the worker, which stops us
@@ -65,11 +69,13 @@ def serve(
             return
         if request is None:
             return
+        pruning = isinstance(request, PruneInputs)
         try:
-            reply = ("ok", scorer.score(*request))
+            reply = ("ok", prune_job(request, scorer) if pruning else scorer.score(*request))
         except Exception as error:  # noqa: BLE001  (every fault of the item goes back)
             message = f"{type(error).__name__}: {error}"
-            reply = ("error", message, is_retryable(error), traceback.format_exc())
+            retry = prune_retryable(error) if pruning else is_retryable(error)
+            reply = ("error", message, retry, traceback.format_exc())
         try:
             conn.send(reply)
         except OSError:

@@ -21,12 +21,13 @@ import os
 import signal
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
+from typing import Any
 
 import torch
 
 from zero_cost.repeats import ONCE, Repeats
 
-from ..db.records import ArchitectureRecord, ProfileRecord, ScoreRecord
+from ..db.records import ArchitectureRecord, ProfileRecord, PruneInputs, PruneResult, ScoreRecord
 from .item_scorer import Limits
 from .scoring_child import serve
 
@@ -76,14 +77,34 @@ class ScoringProcess:
             ItemFailed: refused, failed, timed out, or the child died.
         """
         conn = self._child()
-        if profile.id in self._profiles_sent:  # the child has its batch: spare the blob
-            profile = dataclasses.replace(profile, blob=None)
+        profile = self._spare_blob(profile)
         conn.send((architecture, profile, proxies, seed, repeats))
+        return self._reply(conn, profile, "scoring")
+
+    def prune(self, inputs: PruneInputs) -> PruneResult:
+        """A prune job's masks, computed in the child under the same time limit.
+
+        Raises:
+            ItemFailed: refused, failed, timed out, or the child died.
+        """
+        conn = self._child()
+        inputs = dataclasses.replace(inputs, profile=self._spare_blob(inputs.profile))
+        conn.send(inputs)
+        return self._reply(conn, inputs.profile, "pruning")
+
+    def _spare_blob(self, profile: ProfileRecord) -> ProfileRecord:
+        """The profile to send: without its upload when the child has its batch already."""
+        if profile.id in self._profiles_sent:
+            return dataclasses.replace(profile, blob=None)
+        return profile
+
+    def _reply(self, conn: Connection, profile: ProfileRecord, doing: str) -> Any:
+        """The child's answer to the request just sent, within the time limit."""
         self._profiles_sent.add(profile.id)
         if not conn.poll(self.timeout_seconds):
             self.close()
             raise ItemFailed(
-                f"TimeLimitExceeded: scoring took longer than {self.timeout_seconds:g} s, "
+                f"TimeLimitExceeded: {doing} took longer than {self.timeout_seconds:g} s, "
                 "the per-item time limit (ZC_ITEM_TIMEOUT_SECONDS); the scoring process "
                 "was killed",
                 retry=False,

@@ -254,3 +254,47 @@ def test_repeated_scores_migrate_up_and_down(database_url):
             assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
     finally:
         engine.dispose()
+
+
+def test_prune_jobs_migrate_up_and_down(database_url):
+    """0007 adds the prune jobs, one per key (a second row of the same key is refused);
+    going down drops them and leaves the scores alone."""
+    engine = make_engine(database_url)
+    job = text(
+        "INSERT INTO prune_jobs (architecture_id, method, version, density, target_kind,"
+        " target, scope, iterations, data_profile_id, init_seed, status, attempts)"
+        " VALUES (1, 'snip', '0.2.0', 0.1, :kind, :target, 'global', 1, 1, 0, 'queued', 0)"
+    )
+    try:
+        migrations.upgrade(engine, "0004_proxy_versions_checks")
+        with engine.begin() as connection:
+            insert_legacy_rows(connection)
+        migrations.upgrade(engine, "0006_repeated_scores")
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO scores (architecture_id, proxy, proxy_version, data_profile_id,"
+                    " seed, value, status, seconds, device)"
+                    " VALUES (1, 'snip', '1', 1, 0, 2.5, 'ok', 0, 'cpu')"
+                )
+            )
+        assert "prune_jobs" not in inspect(engine).get_table_names()
+        migrations.upgrade(engine, "0007_prune_jobs")
+        with engine.begin() as connection:
+            connection.execute(job, {"kind": "sparsity", "target": 0.9})
+        with pytest.raises(IntegrityError), engine.begin() as connection:
+            connection.execute(job, {"kind": "compression", "target": 10.0})  # the same key
+        with pytest.raises(IntegrityError), engine.begin() as connection:
+            connection.execute(text("UPDATE prune_jobs SET status = 'lost'"))  # not a status
+        with engine.connect() as connection:
+            scores = connection.scalar(text("SELECT count(*) FROM scores"))
+
+        migrations.downgrade(engine, "0006_repeated_scores")
+        assert "prune_jobs" not in inspect(engine).get_table_names()
+        with engine.connect() as connection:
+            assert connection.scalar(text("SELECT count(*) FROM scores")) == scores == 1
+        migrations.upgrade(engine)
+        with engine.connect() as connection:
+            assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+    finally:
+        engine.dispose()

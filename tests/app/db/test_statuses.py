@@ -17,10 +17,10 @@ from app import schemas
 from app.db import migrations
 from app.db.models import Base
 from app.db.session import make_engine
-from app.db.statuses import ItemStatus, JobStatus, PredictorStatus, job_status
+from app.db.statuses import ItemStatus, JobStatus, PredictorStatus, PruneStatus, job_status
 from zero_cost import proxies
 
-CHECKED = {"job_items": ItemStatus, "predictors": PredictorStatus}
+CHECKED = {"job_items": ItemStatus, "predictors": PredictorStatus, "prune_jobs": PruneStatus}
 
 
 def _check_values(table: str) -> set[str]:
@@ -51,6 +51,14 @@ def test_the_api_shows_the_statuses_of_the_enums() -> None:
     }
     assert set(typing.get_args(fields["job"])) == {s.value for s in JobStatus}
     assert set(typing.get_args(fields["predictor"])) == {s.value for s in PredictorStatus}
+    prune_status = schemas.PruneJobOut.model_fields["status"].annotation
+    assert set(typing.get_args(prune_status)) == {s.value for s in PruneStatus}
+
+
+def test_migration_0007_names_the_prune_statuses() -> None:
+    source = (migrations.script_location() / "versions" / "0007_prune_jobs.py").read_text()
+    checked = re.search(r'STATUSES = "status IN \(([^)]*)\)"', source).group(1)
+    assert set(re.findall(r"'([a-z_]+)'", checked)) == {s.value for s in PruneStatus}
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,74 @@
+"""Pruning one prune job with ``zero_cost.prune``, inside the scoring child (as items are
+scored, under the same time limit): refuse what exceeds the limits, build the architecture
+with the job's init seed, take the profile's batch (cached on the device) and compute the
+masks the job asks for, packed for storage."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from zero_cost import prune, spaces
+
+from .. import services
+from ..db.records import PruneInputs, PruneResult
+from ..profiles import ProfileError
+from .item_scorer import ItemRefused, ItemScorer
+
+
+def is_retryable(error: BaseException) -> bool:
+    """Whether pruning again may succeed: not for refusals, invalid specs or targets."""
+    return not isinstance(error, ValueError | KeyError | spaces.SpecError)
+
+
+def prune_job(inputs: PruneInputs, scorer: ItemScorer) -> PruneResult:
+    """The job's masks and per-layer summary, on the scorer's device within its limits.
+
+    Raises:
+        ItemRefused: over the parameter/FLOP limits, or incompatible with the profile.
+        ValueError, KeyError: the library refuses the request (e.g. a network without
+            Conv2d/Linear weights).
+    """
+    architecture, profile, config = inputs.architecture, inputs.profile, inputs.config
+    limits, device = scorer.limits, scorer.device
+    if architecture.params > limits.max_params:
+        raise ItemRefused(
+            f"architecture has {architecture.params:,} parameters; the limit is "
+            f"{limits.max_params:,} (ZC_MAX_PARAMS)"
+        )
+    if architecture.flops > limits.max_flops:
+        raise ItemRefused(
+            f"architecture needs {architecture.flops:,} FLOPs per sample; the limit is "
+            f"{limits.max_flops:,} (ZC_MAX_FLOPS)"
+        )
+    try:
+        batch = scorer.batch(profile)
+    except ProfileError as error:
+        raise ItemRefused(f"data profile {profile.id}: {error}") from error
+    space = spaces.get(architecture.space, **json.loads(architecture.settings))
+    arch = space.parse(json.loads(architecture.spec))
+    expected = tuple(batch.inputs.shape[1:])
+    if tuple(space.input_shape(arch)) != expected:
+        raise ItemRefused(
+            f"architecture expects inputs of shape {tuple(space.input_shape(arch))}, "
+            f"the data profile has {expected}"
+        )
+    try:
+        model = space.build(arch, num_classes=batch.num_classes, seed=config.init_seed)
+    except spaces.SpecError as error:
+        raise ItemRefused(str(error)) from error
+    model = model.to(device)
+    started = time.perf_counter()
+    masks = prune.masks(
+        model,
+        config.method,
+        scope=config.scope,
+        iterations=config.iterations,
+        inputs=batch.inputs,
+        targets=batch.targets,
+        seed=config.init_seed,
+        **{config.target_kind: config.target},
+    )
+    seconds = time.perf_counter() - started
+    layers, packed = services.pack_masks(masks)
+    return PruneResult(layers=layers, masks=packed, seconds=seconds, device=str(device))
