@@ -71,8 +71,7 @@ SEEDS = {"random": range(10), "magnitude": range(10), "snip": range(3), "grasp":
 """Network seeds of the single-shot methods (random's scores use the same seed): ten for
 the data-free ones, whose scores cost nothing (random's critical point is the largest of
 the first layer's 1728 draws, so it varies by about half a decade from seed to seed), three
-for SNIP and GraSP. SynFlow runs on
-seed 0 only, each of its runs taking minutes on a CPU."""
+for SNIP and GraSP. SynFlow runs on seed 0 only, one 100-round run per grid point."""
 
 
 def vgg16_bn_spec(num_classes: int) -> dict[str, Any]:
@@ -390,8 +389,8 @@ a label's images share a class, as in CIFAR-100.
 Single-shot methods: networks of seeds 0 to 9 for random and magnitude, 0 to 2 for SNIP and
 GraSP (random's scores drawn with the network's seed), each scored once and masked at grid
 points around the compression its scores' ranks predict (a layer survives while its best
-weight is kept), until the critical point is bracketed. SynFlow: seed {SEED} only (each run
-takes minutes here), run at grid points downwards from 10^{grid_top(total, 14):.2f}, the
+weight is kept), until the critical point is bracketed. SynFlow: seed {SEED} only, one
+100-round run per grid point downwards from 10^{grid_top(total, 14):.2f}, the
 largest at which every layer can keep a weight (14 weights are needed; 10^6.25 leaves 8),
 until one does not collapse; collapse is taken to be monotone in the compression. "ours" is
 the mean over seeds, as the paper reports.

@@ -5,14 +5,12 @@ masks the job asks for, packed for storage."""
 
 from __future__ import annotations
 
-import json
 import time
 
 from zero_cost import prune, spaces
 
 from .. import services
 from ..db.records import PruneInputs, PruneResult
-from ..profiles import ProfileError
 from .item_scorer import ItemRefused, ItemScorer
 
 
@@ -29,30 +27,8 @@ def prune_job(inputs: PruneInputs, scorer: ItemScorer) -> PruneResult:
         ValueError, KeyError: the library refuses the request (e.g. a network without
             Conv2d/Linear weights).
     """
-    architecture, profile, config = inputs.architecture, inputs.profile, inputs.config
-    limits, device = scorer.limits, scorer.device
-    if architecture.params > limits.max_params:
-        raise ItemRefused(
-            f"architecture has {architecture.params:,} parameters; the limit is "
-            f"{limits.max_params:,} (ZC_MAX_PARAMS)"
-        )
-    if architecture.flops > limits.max_flops:
-        raise ItemRefused(
-            f"architecture needs {architecture.flops:,} FLOPs per sample; the limit is "
-            f"{limits.max_flops:,} (ZC_MAX_FLOPS)"
-        )
-    try:
-        batch = scorer.batch(profile)
-    except ProfileError as error:
-        raise ItemRefused(f"data profile {profile.id}: {error}") from error
-    space = spaces.get(architecture.space, **json.loads(architecture.settings))
-    arch = space.parse(json.loads(architecture.spec))
-    expected = tuple(batch.inputs.shape[1:])
-    if tuple(space.input_shape(arch)) != expected:
-        raise ItemRefused(
-            f"architecture expects inputs of shape {tuple(space.input_shape(arch))}, "
-            f"the data profile has {expected}"
-        )
+    config, device = inputs.config, scorer.device
+    space, arch, (batch,) = scorer.prepare(inputs.architecture, inputs.profile)
     try:
         model = space.build(arch, num_classes=batch.num_classes, seed=config.init_seed)
     except spaces.SpecError as error:

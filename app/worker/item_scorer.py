@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -63,6 +64,39 @@ class ItemScorer:
             self._batches[profile.id, index] = batch.to(self.device)
         return self._batches[profile.id, index]
 
+    def prepare(
+        self, architecture: ArchitectureRecord, profile: ProfileRecord, batches: int = 1
+    ) -> tuple[spaces.SearchSpace, Any, list[zero_cost.data.Batch]]:
+        """The architecture's space and parsed spec, and the profile's first ``batches``
+        batches, after checking that the architecture is within the limits and fits them.
+
+        Raises:
+            ItemRefused: over the parameter/FLOP limits or incompatible with the profile.
+        """
+        if architecture.params > self.limits.max_params:
+            raise ItemRefused(
+                f"architecture has {architecture.params:,} parameters; the limit is "
+                f"{self.limits.max_params:,} (ZC_MAX_PARAMS)"
+            )
+        if architecture.flops > self.limits.max_flops:
+            raise ItemRefused(
+                f"architecture needs {architecture.flops:,} FLOPs per sample; the limit is "
+                f"{self.limits.max_flops:,} (ZC_MAX_FLOPS)"
+            )
+        try:
+            drawn = [self.batch(profile, index) for index in range(batches)]
+        except ProfileError as error:
+            raise ItemRefused(f"data profile {profile.id}: {error}") from error
+        space = spaces.get(architecture.space, **json.loads(architecture.settings))
+        arch = space.parse(json.loads(architecture.spec))
+        expected = tuple(drawn[0].inputs.shape[1:])
+        if tuple(space.input_shape(arch)) != expected:
+            raise ItemRefused(
+                f"architecture expects inputs of shape {tuple(space.input_shape(arch))}, "
+                f"the data profile has {expected}"
+            )
+        return space, arch, drawn
+
     def score(
         self,
         architecture: ArchitectureRecord,
@@ -87,28 +121,7 @@ class ItemScorer:
                     f"the job asks for {name} version {version}; this worker computes "
                     f"version {have} (another worker may have it)"
                 )
-        if architecture.params > self.limits.max_params:
-            raise ItemRefused(
-                f"architecture has {architecture.params:,} parameters; the limit is "
-                f"{self.limits.max_params:,} (ZC_MAX_PARAMS)"
-            )
-        if architecture.flops > self.limits.max_flops:
-            raise ItemRefused(
-                f"architecture needs {architecture.flops:,} FLOPs per sample; the limit is "
-                f"{self.limits.max_flops:,} (ZC_MAX_FLOPS)"
-            )
-        try:
-            batches = [self.batch(profile, index) for index in range(repeats.batches)]
-        except ProfileError as error:
-            raise ItemRefused(f"data profile {profile.id}: {error}") from error
-        space = spaces.get(architecture.space, **json.loads(architecture.settings))
-        arch = space.parse(json.loads(architecture.spec))
-        expected = tuple(batches[0].inputs.shape[1:])
-        if tuple(space.input_shape(arch)) != expected:
-            raise ItemRefused(
-                f"architecture expects inputs of shape {tuple(space.input_shape(arch))}, "
-                f"the data profile has {expected}"
-            )
+        space, arch, batches = self.prepare(architecture, profile, repeats.batches)
 
         def build(init_seed: int) -> torch.nn.Module:
             try:
