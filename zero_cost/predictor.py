@@ -145,7 +145,7 @@ TOP_FRACTION = 0.10
 """The share of best architectures that :func:`evaluate` looks at separately."""
 
 _FORMAT = "zero_cost.predictor/2"
-_OLD_FORMATS = ("zero_cost.predictor/1",)  # no baseline or weights stored: defaults
+_OLD_FORMATS = ("zero_cost.predictor/1",)  # no baseline or weights: loaded as the old rule
 
 Float2D = NDArray[np.float64]
 Float1D = NDArray[np.float64]
@@ -603,7 +603,8 @@ class Predictor:
                 self.fallback_reason = (
                     f"in {INNER_FOLDS}-fold cross-validation on the {self.n_labels} labelled "
                     f"architectures no model blend ranked them better than the {ensemble_name}"
-                    f" (Spearman {self.inner_spearman[0.0]:.3f}): ranking by that ensemble"
+                    f" (Spearman {self.inner_spearman.get(0.0, math.nan):.3f}): ranking by that "
+                    "ensemble"
                 )
         if self.weight > 0:
             with threadpool_limits(limits=1, user_api="openmp"):
@@ -743,7 +744,9 @@ class Predictor:
 
         The same scikit-learn version gives identical predictions (and the same choice of
         weight). Loading never unpickles. Predictors stored before the baseline was part of
-        the format get the default baseline and weights.
+        the format keep their old rule, so their stored mode stays true: the model (weight 1)
+        from ``min_labels`` labels, below it the log_rank fallback of their label-free
+        proxies.
 
         Raises:
             ValueError: the bytes are not a stored predictor.
@@ -756,8 +759,12 @@ class Predictor:
             proxies_ = tuple(str(name) for name in meta["proxy_names"])
             min_labels, seed = int(meta["min_labels"]), int(meta["seed"])
             old = meta["format"] in _OLD_FORMATS
-            baseline = None if old else tuple(str(name) for name in meta["baseline"])
-            weights = WEIGHTS if old else tuple(float(w) for w in meta["weights"])
+            baseline = (
+                _fallback_proxies(proxies_)
+                if old
+                else tuple(str(name) for name in meta["baseline"])
+            )
+            weights = (1.0,) if old else tuple(float(w) for w in meta["weights"])
             ok = (old or meta["format"] == _FORMAT) and (
                 x.ndim == 2 and x.shape == (y.size, len(names))
             )
@@ -771,8 +778,9 @@ class Predictor:
 
 
 def _choose(rhos: Mapping[float, float]) -> float:
-    """The weight with the highest rho; ties within ``_TIE`` and nan go to the smaller."""
-    best_weight, best = 0.0, -math.inf
+    """The weight with the highest rho; ties within ``_TIE`` and nan go to the smaller (the
+    smallest allowed weight when no rho is defined)."""
+    best_weight, best = min(rhos), -math.inf
     for weight in sorted(rhos):
         rho = rhos[weight]
         if math.isfinite(rho) and rho > best + _TIE:

@@ -45,7 +45,9 @@ def create_prune_job(engine: Engine, config: PruneConfig) -> tuple[int, bool]:
     """Queue ``config`` unless its key is stored: the job's id and whether it is new.
 
     Concurrent requests for one key make one row (``INSERT ... ON CONFLICT DO NOTHING`` on
-    the unique key, then read back).
+    the unique key, then read back). A stored job that failed is queued again (its attempts
+    and error cleared): the failure may have passed (lost workers, a device error), and a
+    request that can never succeed fails again with its reason.
     """
     with transaction(engine) as session:
         values = {
@@ -72,6 +74,17 @@ def create_prune_job(engine: Engine, config: PruneConfig) -> tuple[int, bool]:
             return inserted, True
         found = session.scalar(
             select(PruneJob.id).where(*(getattr(PruneJob, name) == values[name] for name in KEY))
+        )
+        session.execute(
+            update(PruneJob)
+            .where(PruneJob.id == found, PruneJob.status == PruneStatus.FAILED)
+            .values(
+                status=PruneStatus.QUEUED,
+                attempts=0,
+                error=None,
+                lease_owner=None,
+                lease_expires_at=None,
+            )
         )
         return found, False
 

@@ -50,7 +50,10 @@ def request_hash(body: ScoreJobIn) -> str:
     """SHA-256 (hex) of the validated request as canonical JSON (sorted keys, defaults
     filled in): a retry that spells the same request differently (key order, whitespace, an
     omitted default) is the same request; any other value is another request."""
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    request = body.model_dump(mode="json")
+    if body.repeats == RepeatCounts():  # as before repeats existed: retries across the upgrade
+        del request["repeats"]
+    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

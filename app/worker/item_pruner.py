@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import time
 
+import zero_cost
 from zero_cost import prune, spaces
 
 from .. import services
 from ..db.records import PruneInputs, PruneResult
-from .item_scorer import ItemRefused, ItemScorer
+from .item_scorer import ItemRefused, ItemScorer, ProxyVersionMismatch
 
 
 def is_retryable(error: BaseException) -> bool:
@@ -28,6 +29,12 @@ def prune_job(inputs: PruneInputs, scorer: ItemScorer) -> PruneResult:
             Conv2d/Linear weights).
     """
     config, device = inputs.config, scorer.device
+    scorer.keep_upload(inputs.profile)
+    if config.version != zero_cost.__version__:
+        raise ProxyVersionMismatch(
+            f"the job asks for masks of zero_cost {config.version}; this worker has "
+            f"{zero_cost.__version__} (another worker may have it)"
+        )
     space, arch, (batch,) = scorer.prepare(inputs.architecture, inputs.profile)
     try:
         model = space.build(arch, num_classes=batch.num_classes, seed=config.init_seed)

@@ -55,14 +55,24 @@ class ItemScorer:
         self.limits = limits
         self.data_dir = data_dir
         self._batches: dict[tuple[int, int], zero_cost.data.Batch] = {}
+        self._uploads: dict[int, bytes] = {}
 
     def batch(self, profile: ProfileRecord, index: int = 0) -> zero_cost.data.Batch:
-        """The profile's batch ``index``: drawn with the profile's seed plus ``index``."""
+        """The profile's batch ``index``: drawn with the profile's seed plus ``index``. An
+        uploaded profile's file is the one ``keep_upload`` kept."""
         if (profile.id, index) not in self._batches:
             config = {**profile.config, "seed": profile.config["seed"] + index}
-            batch = load_batch(profile.source, config, profile.blob, self.data_dir)
+            blob = self._uploads.get(profile.id)
+            batch = load_batch(profile.source, config, blob, self.data_dir)
             self._batches[profile.id, index] = batch.to(self.device)
         return self._batches[profile.id, index]
+
+    def keep_upload(self, profile: ProfileRecord) -> None:
+        """Keep an uploaded profile's file: the worker sends it with the first request for
+        the profile only, whatever becomes of that request, and later batches of the
+        profile (other repeats) are drawn from it."""
+        if profile.blob is not None:
+            self._uploads[profile.id] = profile.blob
 
     def prepare(
         self, architecture: ArchitectureRecord, profile: ProfileRecord, batches: int = 1
@@ -73,6 +83,7 @@ class ItemScorer:
         Raises:
             ItemRefused: over the parameter/FLOP limits or incompatible with the profile.
         """
+        self.keep_upload(profile)
         if architecture.params > self.limits.max_params:
             raise ItemRefused(
                 f"architecture has {architecture.params:,} parameters; the limit is "
@@ -113,6 +124,7 @@ class ItemScorer:
             ItemRefused: over the parameter/FLOP limits or incompatible with the profile.
             ProxyVersionMismatch: this worker's version of a proxy is not the one asked for.
         """
+        self.keep_upload(profile)
         proxy_names = [name for name, _ in proxies]
         for name, version in proxies:
             have = proxy_registry.get(name).version

@@ -339,10 +339,24 @@ def test_predictors_stored_before_the_baseline_still_load():
         y=accuracy,
         meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
     )
+    # the old rule, so that the mode stored with the predictor stays true: the model at
+    # weight 1 from min_labels labels, the fallback of the label-free proxies below
     restored = Predictor.from_bytes(buffer.getvalue())
-    fresh = Predictor().fit(features, accuracy)
-    assert restored.weights == predictor.WEIGHTS and restored.weight == fresh.weight
-    np.testing.assert_array_equal(restored.predict(features), fresh.predict(features))
+    label_free = predictor._fallback_proxies(features.proxies)
+    old_rule = Predictor(weights=(1.0,), baseline=label_free).fit(features, accuracy)
+    assert restored.mode == "model" and restored.weight == 1.0
+    np.testing.assert_array_equal(restored.predict(features), old_rule.predict(features))
+    few = features.take(np.arange(10))
+    meta["min_labels"] = 20
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        x=few.values,
+        y=accuracy[:10],
+        meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+    )
+    fallback = Predictor.from_bytes(buffer.getvalue())
+    assert fallback.mode == "fallback" and fallback.fallback_proxies == label_free
 
 
 def test_from_bytes_rejects_foreign_data():
@@ -378,3 +392,12 @@ def test_cached_nb201_scores_cross_validate_well():
 
 def test_module_exports():
     assert set(predictor.__all__) <= set(dir(predictor))
+
+
+def test_undefined_inner_rho_picks_the_smallest_allowed_weight():
+    """Constant labels leave every inner-CV rho undefined: the smallest weight allowed is
+    chosen (never a weight the caller did not allow)."""
+    features, _ = synthetic(60)
+    constant = np.full(len(features), 90.0)
+    model = Predictor(weights=(0.5, 1.0)).fit(features, constant)
+    assert model.weight == 0.5 and model.mode == "model"

@@ -188,6 +188,13 @@ def test_oversized_architecture_fails_with_the_reason(migrated_url: str, serve: 
         assert answer.status_code == 202, answer.text
         scored = wait_job(client, answer.json()["id"])
         assert scored["status"] == "failed" and "ZC_MAX_PARAMS" in scored["errors"][0]["error"]
+    # asked again (here with no worker to take it), the failed job is queued again: its
+    # failure might have passed
+    with serve(migrated_url, max_params=100, embedded_worker=False) as client:
+        again = post(client, architecture=architecture_id, method="magnitude", sparsity=0.5)
+        assert again["id"] == job["id"] and again["created"] is False
+        assert again["status"] == "queued" and again["attempts"] == 0, again
+        assert again["error"] is None, again
 
 
 def test_pruning_past_the_time_limit_fails(migrated_url: str, serve: Serve) -> None:

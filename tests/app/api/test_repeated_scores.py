@@ -10,6 +10,7 @@ import io
 import math
 import statistics
 
+import numpy as np
 import pytest
 from api_support import SYNTHETIC, Serve, check_error, nb201_items, submit, wait_job
 from fastapi.testclient import TestClient
@@ -133,3 +134,31 @@ def test_repeats_are_checked(migrated_url: str, serve: Serve) -> None:
         answer = client.get("/v1/scores", params={"repeat_batches": 0})
         assert answer.status_code == 422, answer.text
         assert client.get("/v1/score-jobs").json()["count"] == 0  # nothing was queued
+
+
+def test_repeated_batches_of_an_uploaded_profile(migrated_url: str, serve: Serve) -> None:
+    """The worker sends an upload to its scoring process once; batches drawn later for
+    repeats (other seeds of the draw) come from the kept file."""
+    rng = np.random.default_rng(0)
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        x_train=rng.integers(0, 256, (24, 32, 32, 3), dtype=np.uint8),
+        y_train=np.arange(24, dtype=np.int64) % 10,
+    )
+    with serve(migrated_url, data_dir=None) as client:
+        upload = client.post(
+            "/v1/data-profiles",
+            files={"file": ("u.npz", buffer.getvalue())},
+            data={"batch_size": "8"},
+        )
+        assert upload.status_code == 201, upload.text
+        data = {"source": "uploaded", "data_profile_id": upload.json()["id"]}
+        ids = submit(client, nb201_items(CELLS[:1]))
+        once = score_job(client, ids, data=data)
+        assert wait_job(client, once["id"])["status"] == "succeeded"
+        repeated = score_job(client, ids, data=data, repeats={"init_seeds": 1, "batches": 3})
+        finished = wait_job(client, repeated["id"])
+        assert finished["status"] == "succeeded", finished
+        rows = scores(client, job_id=repeated["id"])
+        assert all(r["k"] == 3 and r["status"] == "ok" for r in rows), rows
