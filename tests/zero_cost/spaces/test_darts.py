@@ -4,7 +4,6 @@ counts, builds, proxies and the regularized-evolution mutation."""
 from __future__ import annotations
 
 import json
-import math
 import random
 from typing import Any
 
@@ -12,10 +11,9 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from space_checks import check_deterministic, check_forward, check_proxies
 
-import zero_cost
 from zero_cost import spaces
-from zero_cost.data import synthetic_batch
 from zero_cost.spaces import SpecError
 from zero_cost.spaces._base import SearchSpace
 from zero_cost.spaces.darts import (
@@ -329,25 +327,16 @@ def test_analytic_counts_equal_the_built_network():
 
 def test_build_and_forward():
     model = SMALL.build(SMALL.parse(DARTS_V2), num_classes=10, seed=0)
-    out = model(torch.randn(2, 3, 32, 32))
-    assert out.shape == (2, 10) and torch.isfinite(out).all()
+    check_forward(model)
 
 
 def test_build_is_deterministic_for_a_seed():
-    arch = TINY.parse(DARTS_V2)
-    first, second, other = (TINY.build(arch, seed=s).state_dict() for s in (5, 5, 6))
-    assert all(torch.equal(first[k], second[k]) for k in first)
-    assert any(not torch.equal(first[k], other[k]) for k in first)
+    check_deterministic(TINY, TINY.parse(DARTS_V2))
 
 
 def test_proxies_run_on_the_space():
     model = TINY.build(TINY.parse(DARTS_V2), num_classes=10, seed=0)
-    batch = synthetic_batch(8, input_shape=(3, 16, 16), num_classes=10, seed=0)
-    names = ["snip", "grad_norm", "synflow", "nwot"]
-    results = zero_cost.score(model, names, batch.inputs, batch.targets, seed=0)
-    for name in names:
-        assert results[name].status == "ok", f"{name}: {results[name].error}"
-        assert math.isfinite(results[name].value), name
+    check_proxies(model, ["snip", "grad_norm", "synflow", "nwot"], batch_size=8)
 
 
 def test_spec_schema_is_json_schema():

@@ -5,18 +5,16 @@ the skeleton mutation."""
 from __future__ import annotations
 
 import json
-import math
 import random
 import re
 from collections import Counter
 
 import pytest
 import torch
+from space_checks import check_deterministic, check_forward, check_proxies
 from torch.utils.flop_counter import FlopCounterMode
 
-import zero_cost
 from zero_cost import spaces
-from zero_cost.data import synthetic_batch
 from zero_cost.spaces import SpecError
 from zero_cost.spaces.transnas_macro import (
     SKELETONS,
@@ -162,25 +160,16 @@ def test_layout_follows_macro_net():
 
 def test_build_and_forward():
     model = NARROW.build(NARROW.parse("64-444311-basic"), num_classes=10, seed=0)
-    out = model(torch.randn(2, 3, 32, 32))
-    assert out.shape == (2, 10) and torch.isfinite(out).all()
+    check_forward(model)
 
 
 def test_build_is_deterministic_for_a_seed():
-    arch = NARROW.parse("64-1234-basic")
-    first, second, other = (NARROW.build(arch, seed=s).state_dict() for s in (5, 5, 6))
-    assert all(torch.equal(first[k], second[k]) for k in first)
-    assert any(not torch.equal(first[k], other[k]) for k in first)
+    check_deterministic(NARROW, NARROW.parse("64-1234-basic"))
 
 
 def test_proxies_run_on_the_space():
     model = NARROW.build(NARROW.parse("64-4111-basic"), num_classes=10, seed=0)
-    batch = synthetic_batch(4, input_shape=(3, 16, 16), num_classes=10, seed=0)
-    names = ["snip", "synflow", "nwot"]
-    results = zero_cost.score(model, names, batch.inputs, batch.targets, seed=0)
-    for name in names:
-        assert results[name].status == "ok", f"{name}: {results[name].error}"
-        assert math.isfinite(results[name].value), name
+    check_proxies(model, ["snip", "synflow", "nwot"], batch_size=4)
 
 
 def test_spec_schema_is_json_schema():
