@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     max_batch_items: int = Field(default=10_000, ge=1)
     max_params: int = Field(default=200_000_000, ge=1, description="refuse larger models")
     max_flops: int = Field(default=200_000_000_000, ge=1, description="per-sample FLOPs limit")
+    device_memory_bytes: int | None = Field(
+        default=None,
+        ge=1,
+        description="refuse at submission an architecture whose estimated device memory "
+        "(zero_cost.memory) is over this (None: no check)",
+    )
     max_upload_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     max_upload_array_bytes: int = Field(
         default=128 * 1024 * 1024,

@@ -143,6 +143,19 @@ def describe(source: str, config: dict) -> str:
     return f"{count} of {source} ({config.get('split')} split, {seed})"
 
 
+CLASSES_OF = {"cifar10": 10, "cifar100": 100}
+"""Classes of the sources whose class count is known without reading the data."""
+
+
+def batch_shape(source: str, config: dict) -> tuple[int, int] | None:
+    """(batch size, classes) a profile draws, when known without loading its data: a
+    per-class draw from an .npz (server file or upload) depends on the labels it holds."""
+    classes = config["num_classes"] if source == "synthetic" else CLASSES_OF.get(source)
+    if config.get("per_class") is None:
+        return config["batch_size"], classes or 10
+    return None if classes is None else (config["per_class"] * classes, classes)
+
+
 def profile_key(source: str, config: dict, blob: bytes | None = None) -> str:
     """The content hash identifying a profile."""
     payload = json.dumps({"source": source, "config": config}, sort_keys=True)

@@ -28,6 +28,7 @@ from ..errors import Conflict, InvalidRequest, NotFound
 from ..schemas import PrunedLayerOut, PruneJobIn, PruneJobList, PruneJobOut
 from .architectures import resolve_architecture
 from .data_profiles import profile_description, resolve_profile
+from .device_memory import check_fits_device
 
 DENSITY_DIGITS = 12
 """Significant digits of a stored target density: sparsity 0.9 and compression 10 (whose
@@ -121,6 +122,7 @@ def create_prune_job(storage: Storage, settings: Settings, body: PruneJobIn) -> 
     )
     architecture_id = resolve_architecture(storage, body.architecture, "architecture")
     profile = resolve_profile(storage, settings, body.data)
+    check_fits_device(storage, settings, [("architecture", architecture_id)], profile)
     config = PruneConfig(
         architecture_id=architecture_id,
         method=body.method,

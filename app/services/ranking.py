@@ -23,6 +23,7 @@ from ..schemas import RankedCandidate, RankIn, RankOut
 from . import predictor_training
 from .architectures import resolve_architectures
 from .data_profiles import resolve_profile, stored_profile_id
+from .device_memory import check_fits_device
 from .population import LOG_OF_ZERO, combine, score_table
 from .predictors import predictor_note
 from .proxy_versions import proxy_versions
@@ -74,6 +75,9 @@ def rank(storage: Storage, settings: Settings, body: RankIn, may_write: bool = T
                 f"{unscored[0]}); scoring them needs a key that may write",
                 "architectures",
             )
+        need_scores = set(unscored)
+        fields = [(f"architectures[{i}]", a) for i, a in enumerate(refs) if a in need_scores]
+        check_fits_device(storage, settings, fields, profile)
         job_id = queue.create_job(
             storage.engine, unscored, versions, profile.id, body.init_seed, repeats
         )

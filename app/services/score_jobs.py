@@ -16,6 +16,7 @@ from ..errors import Conflict, InvalidRequest, NotFound
 from ..schemas import ItemError, RepeatCounts, ScoreJobIn, ScoreJobList, ScoreJobOut
 from .architectures import resolve_architectures
 from .data_profiles import profile_description, resolve_profile
+from .device_memory import check_fits_device
 from .proxy_versions import proxy_versions
 
 
@@ -105,6 +106,9 @@ def _job_inputs(
     versions = proxy_versions(body.proxies)
     ids = resolve_architectures(storage, settings, body.architectures, "architectures")
     profile = resolve_profile(storage, settings, body.data)
+    check_fits_device(
+        storage, settings, [(f"architectures[{i}]", a) for i, a in enumerate(ids)], profile
+    )
     return ids, versions, profile.id, body.init_seed, body.repeats.counts()
 
 

@@ -9,6 +9,9 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+SMALL_PARAMS = 20_000_000
+"""Networks up to this many parameters are run on the CPU to count their activations."""
+
 
 class SpecError(ValueError):
     """An architecture spec is malformed or invalid; the message says what and where."""
@@ -20,6 +23,7 @@ class SearchSpace(ABC):
     Subclasses set ``name`` and implement the abstract methods. ``param_count`` and
     ``flops`` default to building the network on the ``meta`` device, which allocates
     no memory for weights; spaces that can count analytically override them.
+    ``activation_count`` runs two samples through the network.
     """
 
     name: ClassVar[str]
@@ -85,3 +89,34 @@ class SearchSpace(ABC):
         with counter, torch.no_grad():
             model(x)
         return int(counter.get_total_flops())
+
+    def activation_count(self, arch: Any, num_classes: int = 10) -> int:
+        """Elements of the outputs of every leaf module in a forward pass, per sample: the
+        activations a backward pass keeps, up to the functional glue (sums, concatenations)
+        between modules.
+
+        A network of at most ``SMALL_PARAMS`` parameters runs on the CPU with
+        uninitialised weights (a few tens of milliseconds); a larger one on the ``meta``
+        device, which allocates nothing but is slower."""
+        with torch.device("meta"):
+            model = self._build(arch, num_classes)
+        small = sum(p.numel() for p in model.parameters()) <= SMALL_PARAMS
+        device = torch.device("cpu" if small else "meta")
+        model = model.to_empty(device=device)
+        total = 0
+
+        def count(module: nn.Module, inputs: Any, output: Any) -> None:
+            nonlocal total
+            if isinstance(output, torch.Tensor) and output.dim() > 0:
+                total += output[0].numel()
+
+        leaves = [m for m in model.modules() if next(m.children(), None) is None]
+        hooks = [leaf.register_forward_hook(count) for leaf in leaves]
+        try:
+            with torch.no_grad():
+                # Two samples: batch norm in training mode needs more than one value.
+                model(torch.zeros((2, *self.input_shape(arch)), device=device))
+        finally:
+            for hook in hooks:
+                hook.remove()
+        return total
