@@ -1,4 +1,5 @@
-"""Figures of the correlation analysis, rendered server-side to SVG or PNG bytes.
+"""Figures of the correlation analysis and of pruning at initialisation, rendered
+server-side to SVG or PNG bytes.
 
 Pure functions of arrays and report rows (no database): the plot endpoints, the dashboard
 and ``zero-cost correlate --plot`` draw the same figures. Every figure is its own
@@ -10,13 +11,15 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 from numpy.typing import ArrayLike
 from scipy import stats
 
@@ -27,10 +30,13 @@ DPI = 130
 PROXY_COLOR, ENSEMBLE_COLOR = "#4c72b0", "#dd8452"
 SPEARMAN_COLOR, KENDALL_COLOR = "#4c72b0", "#55a868"
 DECADES_FOR_LOG = 2.0  # positive values spanning this many decades get a log axis
+PRUNE_SIZE = (7.2, 4.8)  # inches: room for layer names under the axis and a legend
+MAX_NAMED_LAYERS = 30  # more layers than this: every n-th layer is named
+COLLAPSE_MARKER = "v"  # a collapsed layer (no weight kept), drawn at the bottom
 
 
-def _figure() -> Figure:
-    figure = Figure(figsize=SIZE, dpi=DPI, layout="constrained")
+def _figure(size: tuple[float, float] = SIZE) -> Figure:
+    figure = Figure(figsize=size, dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)
     return figure
 
@@ -202,4 +208,161 @@ def precision_curves(
     axes.set_ylim(-0.02, 1.02)
     axes.grid(True, alpha=0.3)
     figure.legend(loc="outside lower center", fontsize=8, ncols=4, frameon=False)
+    return render(figure, fmt)
+
+
+def _collapse_floor(fractions: Iterable[np.ndarray]) -> float:
+    """Where a kept fraction of 0 is drawn on a log axis: half a decade below the smallest
+    positive fraction (1 when there is none)."""
+    smallest = min((float(f[f > 0].min()) for f in fractions if (f > 0).any()), default=1.0)
+    return smallest / math.sqrt(10.0)
+
+
+def _collapse_legend(figure: Figure, axes: Axes, columns: int) -> None:
+    """The figure's legend: the axes' lines and one entry for the collapse marker."""
+    handles, labels = axes.get_legend_handles_labels()
+    marker = Line2D(
+        [], [], color="#666", marker=COLLAPSE_MARKER, linestyle="none", markeredgecolor="#000"
+    )
+    figure.legend(
+        [*handles, marker],
+        [*labels, "collapsed layer (no weight kept)"],
+        loc="outside lower center",
+        fontsize=7,
+        ncols=columns,
+        frameon=False,
+    )
+
+
+def _compression_text(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+
+
+def prune_layers(
+    curves: Sequence[tuple[str, ArrayLike]],
+    *,
+    layer_names: Sequence[str] | None,
+    title: str,
+    fmt: Format = "svg",
+) -> bytes:
+    """The kept fraction of each layer's weights (y, log axis) against the layer's index in
+    the network (x), one line per ``(label, fractions)`` curve: a prune job's profile.
+
+    A collapsed layer (fraction 0) is drawn with its own marker at the bottom, half a decade
+    below the smallest kept fraction. ``layer_names`` (the curves' common layers, in order)
+    label the x ticks, every n-th one when there are more than ``MAX_NAMED_LAYERS``; None
+    when the curves' layers differ (the ticks are then indices).
+    """
+    series = [(label, np.asarray(values, dtype=float)) for label, values in curves]
+    figure = _figure(PRUNE_SIZE)
+    figure.suptitle(title, fontsize=9)
+    if not any(values.size for _, values in series):
+        _no_data(figure, "no layers to draw")
+        return render(figure, fmt)
+    axes = figure.subplots()
+    floor = _collapse_floor(values for _, values in series)
+    for label, values in series:
+        index = np.arange(values.size)
+        collapsed = values == 0
+        (line,) = axes.plot(
+            index,
+            np.where(collapsed, floor, values),
+            marker="o",
+            markersize=3,
+            linewidth=1.3,
+            label=label,
+        )
+        axes.plot(
+            index[collapsed],
+            np.full(int(collapsed.sum()), floor),
+            marker=COLLAPSE_MARKER,
+            markersize=8,
+            linestyle="none",
+            color=line.get_color(),
+            markeredgecolor="#000",
+        )
+    axes.axhline(floor, color="#999", linestyle=":", linewidth=0.8)
+    axes.set_yscale("log")
+    axes.set_ylim(floor / 10**0.25, 1.5)
+    axes.set_ylabel("kept fraction of the layer's weights")
+    count = max(values.size for _, values in series)
+    if layer_names is not None:
+        step = math.ceil(count / MAX_NAMED_LAYERS)
+        ticks = list(range(0, count, step))
+        names = [layer_names[i].removesuffix(".weight") for i in ticks]
+        axes.set_xticks(ticks, names, rotation=90, fontsize=6)
+        axes.set_xlabel("layer" if step == 1 else f"layer (one in {step} named)")
+    else:
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.set_xlabel("layer index (the jobs' layers differ)")
+    axes.grid(True, alpha=0.3)
+    _collapse_legend(figure, axes, columns=2)
+    return render(figure, fmt)
+
+
+def prune_compression(
+    groups: Sequence[tuple[str, ArrayLike, ArrayLike]],
+    *,
+    title: str,
+    empty: str = "no succeeded prune jobs",
+    fmt: Format = "svg",
+) -> bytes:
+    """Layer collapse (Tanaka et al. 2020, Fig. 1): for each ``(label, compressions,
+    smallest fractions)`` group, the smallest kept fraction over the layers (y, log axis)
+    against the achieved compression (x, log axis), one point per prune job.
+
+    A point whose smallest fraction is 0 (a layer emptied) is drawn with its own marker at
+    the bottom; a dashed vertical line in the group's colour marks the smallest compression
+    at which the group first collapses a layer, also given in its label. The dotted line is
+    1/compression, what pruning every layer alike keeps. ``empty`` is the figure's message
+    when no group has a point.
+    """
+    series = []
+    for label, compressions, fractions in groups:
+        x = np.asarray(compressions, dtype=float)
+        y = np.asarray(fractions, dtype=float)
+        keep = np.isfinite(x) & np.isfinite(y) & (x > 0)
+        order = np.argsort(x[keep], kind="stable")
+        series.append((label, x[keep][order], y[keep][order]))
+    series = [(label, x, y) for label, x, y in series if x.size]
+    figure = _figure(PRUNE_SIZE)
+    figure.suptitle(title, fontsize=9)
+    if not series:
+        _no_data(figure, empty)
+        return render(figure, fmt)
+    axes = figure.subplots()
+    low = min(float(x.min()) for _, x, _ in series)
+    high = max(float(x.max()) for _, x, _ in series)
+    floor = _collapse_floor([*(y for _, _, y in series), np.array([1 / high])])
+    for label, x, y in series:
+        collapsed = y == 0
+        if collapsed.any():
+            first = float(x[collapsed].min())
+            label = f"{label}: collapses at {_compression_text(first)}"
+        (line,) = axes.plot(
+            x, np.where(collapsed, floor, y), marker="o", markersize=4, linewidth=1.3, label=label
+        )
+        if collapsed.any():
+            axes.plot(
+                x[collapsed],
+                np.full(int(collapsed.sum()), floor),
+                marker=COLLAPSE_MARKER,
+                markersize=8,
+                linestyle="none",
+                color=line.get_color(),
+                markeredgecolor="#000",
+            )
+            axes.axvline(first, color=line.get_color(), linestyle="--", linewidth=1)
+    reference = np.geomspace(low, high, 50) if high > low else np.array([low])
+    axes.plot(
+        reference, 1 / reference, color="#999", linestyle=":", label="1/compression", zorder=1
+    )
+    axes.axhline(floor, color="#999", linestyle=":", linewidth=0.8)
+    axes.set_xscale("log")
+    axes.set_yscale("log")
+    axes.set_ylim(floor / 10**0.25, 1.5)
+    axes.set_xlabel("achieved compression (prunable weights / kept weights)")
+    axes.set_ylabel("smallest kept fraction of a layer")
+    axes.grid(True, alpha=0.3)
+    _collapse_legend(figure, axes, columns=2)
     return render(figure, fmt)

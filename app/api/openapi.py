@@ -41,14 +41,21 @@ ERROR_DESCRIPTIONS = {
 }
 ERROR_REF = {"$ref": "#/components/schemas/ErrorOut"}
 UPLOAD_PATH = "/v1/data-profiles"
-CONFLICTS = {("/v1/score-jobs/{job_id}", "delete"), ("/v1/prune-jobs/{job_id}/masks", "get")}
-# Operations that look a profile up (``analysis_profile``) and answer 404 for an unknown one;
-# an operation with an id in its path may answer 404 too.
+CONFLICTS = {
+    ("/v1/score-jobs/{job_id}", "delete"),
+    ("/v1/prune-jobs/{job_id}/masks", "get"),
+    ("/v1/plots/prune-layers", "get"),
+}
+# Operations that look a profile up (``analysis_profile``), or the jobs or architecture their
+# query names, and answer 404 for an unknown one; an operation with an id in its path may
+# answer 404 too.
 PROFILE_LOOKUPS = {
     ("/v1/correlations", "get"),
     ("/v1/plots/scatter", "get"),
     ("/v1/plots/correlations", "get"),
     ("/v1/plots/precision", "get"),
+    ("/v1/plots/prune-layers", "get"),
+    ("/v1/plots/prune-compression", "get"),
     ("/v1/predictors", "post"),
 }
 # Operations that never touch the database.

@@ -426,3 +426,9 @@ class Storage(PagedReads):
         """A prune job's packed masks (None until it succeeded)."""
         with transaction(self.engine) as session:
             return session.scalar(select(PruneJob.masks).where(PruneJob.id == job_id))
+
+    def prune_jobs_by_status(self) -> dict[str, int]:
+        """Number of prune jobs in each status (for /metrics)."""
+        with transaction(self.engine) as session:
+            rows = session.execute(select(PruneJob.status, func.count()).group_by(PruneJob.status))
+            return {status: int(count) for status, count in rows}

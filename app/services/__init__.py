@@ -7,8 +7,8 @@ requests it cannot serve; nothing here knows HTTP.
 One module per resource or question: ``architectures``, ``data_profiles``, ``score_jobs``,
 ``accuracies``, ``listings`` (stored scores and accuracies), ``ranking``,
 ``correlations``, ``predictors`` (and ``predictor_training``, the computation),
-``prune_jobs`` (pruning at initialisation as jobs), ``figures``
-and ``dashboard``; ``population`` holds what the analyses
+``prune_jobs`` (pruning at initialisation as jobs), ``figures``, ``prune_figures``
+(the pruning figures) and ``dashboard``; ``population`` holds what the analyses
 share, ``proxy_versions`` how a request's proxy names become versions. This package
 re-exports what the routes, the worker and the tests call, as
 ``services.create_score_job(...)``.
@@ -29,6 +29,7 @@ from .figures import precision_curves, score_column
 from .listings import architecture_detail, list_accuracies, list_architectures, list_scores
 from .population import PopulationQuery
 from .predictors import create_predictor, get_predictor, list_predictors, train_predictor
+from .prune_figures import job_id_list, prune_compression_figure, prune_layers_figure
 from .prune_jobs import (
     create_prune_job,
     get_prune_job,
@@ -63,6 +64,7 @@ __all__ = [
     "get_predictor",
     "get_prune_job",
     "get_score_job",
+    "job_id_list",
     "list_accuracies",
     "list_architectures",
     "list_predictors",
@@ -73,6 +75,8 @@ __all__ = [
     "pack_masks",
     "precision_curves",
     "profile_out",
+    "prune_compression_figure",
+    "prune_layers_figure",
     "prune_masks_file",
     "rank",
     "register_architectures",

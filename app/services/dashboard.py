@@ -1,14 +1,15 @@
-"""What the dashboard shows: the queue, the workers, recent jobs and, for a dataset and
-data profile, the correlations and the top architectures."""
+"""What the dashboard shows: the queue, the workers, recent score and prune jobs and, for a
+dataset and data profile, the correlations and the top architectures."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from zero_cost import ensemble as ensembles
 
 from ..config import Settings
-from ..db.records import JobSummary, ProfileRecord
+from ..db.records import JobSummary, ProfileRecord, PruneRecord
 from ..db.statuses import ItemStatus
 from ..db.storage import Storage
 from ..errors import InvalidRequest, ServiceError
@@ -19,6 +20,41 @@ from .data_profiles import analysis_profile
 from .figures import TopArchitecture, top_architectures
 from .population import PopulationQuery
 
+RECENT_JOBS = 10
+"""Score jobs and prune jobs the dashboard lists, the newest first."""
+
+
+@dataclass(frozen=True)
+class PruneJobRow:
+    """A prune job as the dashboard lists it; the achieved sparsity and the number of
+    collapsed layers once it succeeded."""
+
+    id: int
+    architecture_id: int
+    method: str
+    target: str  # as requested, e.g. "sparsity 0.9"
+    achieved_sparsity: float | None
+    collapsed: int | None
+    status: str
+    created_at: datetime | None
+
+
+def _prune_row(record: PruneRecord) -> PruneJobRow:
+    layers = record.layers
+    kept = None if layers is None else sum(x.kept for x in layers)
+    total = None if layers is None else sum(x.total for x in layers)
+    config = record.config
+    return PruneJobRow(
+        id=record.id,
+        architecture_id=config.architecture_id,
+        method=config.method,
+        target=f"{config.target_kind} {config.target:g}",
+        achieved_sparsity=None if not total else 1 - kept / total,
+        collapsed=None if layers is None else sum(x.kept == 0 for x in layers),
+        status=record.status,
+        created_at=record.created_at,
+    )
+
 
 @dataclass
 class DashboardView:
@@ -28,6 +64,7 @@ class DashboardView:
     queue: dict[str, int]
     workers: list[dict]
     jobs: list[JobSummary]
+    prune_jobs: list[PruneJobRow]
     datasets: list[tuple[str, str, int]]
     profiles: list[tuple[int, str, int]]
     dataset: str | None
@@ -80,7 +117,8 @@ def dashboard(
             {**w, "alive": w["seconds_since_heartbeat"] < settings.lease_seconds}
             for w in storage.workers()
         ],
-        jobs=storage.list_jobs(limit=10)[0],
+        jobs=storage.list_jobs(limit=RECENT_JOBS)[0],
+        prune_jobs=[_prune_row(r) for r in storage.list_prune_jobs(limit=RECENT_JOBS)[0]],
         datasets=datasets,
         profiles=[
             (pid, _profile_label(storage.get_profile(pid, blob=False), pid), count)

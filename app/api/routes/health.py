@@ -7,6 +7,7 @@ from prometheus_client.core import CollectorRegistry, GaugeMetricFamily, Histogr
 
 from ...db import migrations
 from ...db.session import DatabaseUnavailable
+from ...db.statuses import PruneStatus
 from ...db.storage import SCORE_SECONDS_BUCKETS, Storage
 from ..deps import StorageDep
 
@@ -54,6 +55,11 @@ class _StorageCollector:
         for status, count in sorted(self.storage.jobs_by_status().items()):
             jobs.add_metric([status], count)
         yield jobs
+        prune_counts = self.storage.prune_jobs_by_status()
+        prune_jobs = GaugeMetricFamily("zc_prune_jobs", "Prune jobs by status", labels=["status"])
+        for status in PruneStatus:
+            prune_jobs.add_metric([status], prune_counts.get(status, 0))
+        yield prune_jobs
         heartbeat = GaugeMetricFamily(
             "zc_worker_seconds_since_heartbeat",
             "Seconds since a worker's heartbeat",
@@ -74,7 +80,8 @@ class _StorageCollector:
 
 @router.get("/metrics", response_class=PlainTextResponse)
 def prometheus_metrics(storage: StorageDep) -> Response:
-    """Prometheus text format: queue depth, jobs by status, scores, worker heartbeats."""
+    """Prometheus text format: queue depth, score and prune jobs by status, scores, worker
+    heartbeats."""
     registry = CollectorRegistry()
     registry.register(_StorageCollector(storage))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,4 +1,5 @@
-"""/v1/plots: the correlation analysis as figures (SVG or PNG), drawn by ``app.plots``."""
+"""/v1/plots: the correlation analysis and pruning at initialisation as figures (SVG or
+PNG), drawn by ``app.plots``."""
 
 from typing import Annotated, Literal
 
@@ -8,6 +9,8 @@ from fastapi.responses import Response
 from zero_cost.repeats import ONCE
 
 from ... import plots, services
+from ...fields import MAX_ID, MAX_INT64
+from ...services.prune_figures import MAX_FIGURE_JOBS
 from ..deps import ReadAccess, SettingsDep, StorageDep
 from ..params import (
     BootstrapDep,
@@ -123,4 +126,52 @@ def precision_plot(
         f"profile {found.profile_id}"
     )
     figure = plots.precision_curves(found.fractions, found.curves, title=title, fmt=fmt)
+    return _image(figure, fmt)
+
+
+@router.get(
+    "/prune-layers", response_class=Response, responses=IMAGE_RESPONSES, dependencies=[ReadAccess]
+)
+def prune_layers_plot(
+    storage: StorageDep,
+    job_ids: Annotated[
+        str,
+        Query(
+            min_length=1,
+            max_length=400,
+            description=f"comma-separated ids of succeeded prune jobs, at most {MAX_FIGURE_JOBS}",
+        ),
+    ],
+    fmt: FigureFormat = "svg",
+) -> Response:
+    """The kept fraction of each layer's weights (log axis) against the layer, one line per
+    prune job; a collapsed layer (no weight kept) is marked at the bottom. 409 while a job
+    has not succeeded."""
+    figure = services.prune_layers_figure(storage, services.job_id_list(job_ids), fmt)
+    return _image(figure, fmt)
+
+
+@router.get(
+    "/prune-compression",
+    response_class=Response,
+    responses=IMAGE_RESPONSES,
+    dependencies=[ReadAccess],
+)
+def prune_compression_plot(
+    storage: StorageDep,
+    architecture_id: Annotated[int, Query(ge=1, le=MAX_ID, description="the architecture")],
+    data_profile_id: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="only jobs on this profile; default all")
+    ] = None,
+    init_seed: Annotated[
+        int | None, Query(ge=0, le=MAX_INT64, description="only jobs of this seed; default all")
+    ] = None,
+    fmt: FigureFormat = "svg",
+) -> Response:
+    """Layer collapse (Tanaka et al. 2020, Fig. 1): the smallest kept fraction of a layer
+    against the compression achieved, over the architecture's succeeded prune jobs, one line
+    per method, scope and iterations; where a method first empties a layer is marked."""
+    figure = services.prune_compression_figure(
+        storage, architecture_id, data_profile_id, init_seed, fmt
+    )
     return _image(figure, fmt)
