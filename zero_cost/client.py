@@ -238,6 +238,18 @@ class Client:
         repeat_init_seeds, repeat_batches, job_id, limit, offset)."""
         return self.request("GET", "/v1/scores", params=filters).json()["data"]
 
+    def all_scores(self, page_size: int = 10_000, **filters: Any) -> list[dict]:
+        """Every stored score matching ``filters`` (those of ``scores`` but limit and
+        offset), read page by page; e.g. ``all_scores(job_id=7)``, the scores a job asked
+        for."""
+        found: list[dict] = []
+        while True:
+            params = filters | {"limit": page_size, "offset": len(found)}
+            page = self.request("GET", "/v1/scores", params=params).json()
+            found += page["data"]
+            if not page["data"] or len(found) >= page["count"]:
+                return found
+
     def rank(
         self,
         architectures: Sequence[Architecture],
@@ -282,6 +294,16 @@ class Client:
             RankedCandidate(r["architecture_id"], r["rank"], r["score"], r["scores"])
             for r in answer["ranking"]
         ]
+
+    # -- the server -------------------------------------------------------------------------------
+
+    def config(self) -> dict[str, Any]:
+        """The server's defaults and limits (``default_data``, ``max_batch_items``, ...)."""
+        return self.request("GET", "/v1/config").json()
+
+    def data_profile(self, data_profile_id: int) -> dict[str, Any]:
+        """A data profile: ``id``, ``key``, ``source``, ``config`` and ``description``."""
+        return self.request("GET", f"/v1/data-profiles/{data_profile_id}").json()
 
     # -- accuracies and correlations ---------------------------------------------------------------
 

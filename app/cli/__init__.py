@@ -1,10 +1,10 @@
 """``zero-cost``: the command line of the scoring service.
 
-Run the service (``serve``, ``worker``, ``db``), talk to it (``submit``, ``score``, ``status``,
-``accuracies``, ``correlate``, ``rank``, ``prune``) and search with it (``search``). Commands
-that talk to a service read its address from ``--url`` / ``ZC_URL`` and the key from ``--api-key`` /
-``ZC_API_KEY``. Tables are for people; ``--json`` prints machine-readable JSON on stdout
-(progress bars go to stderr either way).
+Run the service (``serve``, ``worker``, ``db``), talk to it (``submit``, ``score``, ``bulk``,
+``status``, ``accuracies``, ``correlate``, ``rank``, ``prune``) and search with it
+(``search``). Commands that talk to a service read its address from ``--url`` / ``ZC_URL`` and
+the key from ``--api-key`` / ``ZC_API_KEY``. Tables are for people; ``--json`` prints
+machine-readable JSON on stdout (progress bars go to stderr either way).
 
 This root holds the global options; the commands live in one module per role and talk to the
 service through ``zero_cost.client.Client``.
@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from . import analysis, ops, predictor, prune, scoring, search
+from . import analysis, bulk, ops, predictor, prune, scoring, search
 from ._common import DEFAULT_URL, State
 
 app = typer.Typer(
@@ -30,6 +30,7 @@ app = typer.Typer(
 # Help lists the commands in this order, the groups (db, predictor) last.
 app.add_typer(ops.commands)  # serve, worker
 app.add_typer(scoring.commands)  # submit, score, status
+app.add_typer(bulk.commands)  # bulk
 app.add_typer(analysis.commands)  # accuracies, correlate
 app.add_typer(search.commands)  # rank, search
 app.add_typer(prune.commands)  # prune
