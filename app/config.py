@@ -58,7 +58,12 @@ class Settings(BaseSettings):
     max_attempts: int = Field(default=3, ge=1)
     claim_batch_size: int = Field(default=4, ge=1)
     poll_seconds: float = Field(default=0.5, gt=0)
-    device: str | None = Field(default=None, description="'cuda', 'cpu' or None for auto")
+    device: str | None = Field(default=None, description="'cuda', 'cuda:N', 'cpu' or None for auto")
+    items_in_flight: int = Field(
+        default=1,
+        ge=1,
+        description="items a worker scores at once on its device, one scoring child each",
+    )
     item_timeout_seconds: float | None = Field(
         default=600.0,
         gt=0,

@@ -44,15 +44,35 @@ def serve(
 
 
 @commands.command()
-def worker() -> None:
-    """Run one scoring worker until SIGTERM/SIGINT (it finishes the item in hand).
+def worker(
+    device: Annotated[
+        str | None,
+        typer.Option(
+            help="Torch device, e.g. cuda:1 to pin the worker and its scoring processes to "
+            "the second visible GPU (default: ZC_DEVICE, else the first GPU, else the CPU).",
+        ),
+    ] = None,
+    items_in_flight: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Items scored at once on the device, one scoring process each "
+            "(default: ZC_ITEMS_IN_FLIGHT, 1).",
+        ),
+    ] = None,
+) -> None:
+    """Run one scoring worker until SIGTERM/SIGINT (it finishes the items in hand).
 
     Workers claim queued items from the database named by DATABASE_URL; run one per GPU
-    or CPU core, any number against one PostgreSQL database.
+    (`--device cuda:N`, or CUDA_VISIBLE_DEVICES=N) or CPU core, any number against one
+    PostgreSQL database.
     """
+    from ..config import Settings
     from ..worker import main as worker_main
 
-    worker_main()
+    options = {"device": device, "items_in_flight": items_in_flight}
+    settings = Settings(**{name: value for name, value in options.items() if value is not None})
+    worker_main(settings)
 
 
 @db_commands.command("upgrade")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,10 +42,43 @@ class Limits:
 
 
 def pick_device(requested: str | None = None) -> torch.device:
-    """``requested`` if given, else the first visible CUDA device, else the CPU."""
-    if requested:
-        return torch.device(requested)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """``requested`` if given (``cuda:N`` pins the worker to visible CUDA device N, counted
+    after ``CUDA_VISIBLE_DEVICES``), else the first visible CUDA device, else the CPU.
+
+    Raises:
+        ValueError: a CUDA device is asked for that is not visible.
+    """
+    if not requested:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(requested)
+    if device.type == "cuda":
+        visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (device.index or 0) >= visible:
+            raise ValueError(
+                f"device {requested!r} asked for (ZC_DEVICE or --device), but {visible} CUDA "
+                "device(s) are visible (CUDA_VISIBLE_DEVICES renumbers them from 0)"
+            )
+    return device
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` is the device running out of memory: CUDA's allocator, or a library
+    that says so (cuDNN, cuBLAS), as ``zero_cost.engine`` tells it."""
+    return isinstance(error, torch.cuda.OutOfMemoryError) or (
+        isinstance(error, RuntimeError) and "out of memory" in str(error)
+    )
+
+
+def out_of_memory_message(error: BaseException, device: torch.device) -> str:
+    """What an item that ran out of device memory records: the device, what the allocation
+    that failed asked for (when torch says), and the settings that lower the need."""
+    asked = re.search(r"Tried to allocate ([0-9.]+ [KMGT]?i?B)", str(error))
+    needed = f" (an allocation of {asked.group(1)} failed)" if asked else ""
+    return (
+        f"DeviceOutOfMemory: scoring ran out of memory on {device}{needed}; lower "
+        "ZC_ITEMS_IN_FLIGHT (items scored at once on the device) or the data profile's "
+        "batch size"
+    )
 
 
 class ItemScorer:

@@ -2,13 +2,16 @@
 
 Run one per GPU (or per CPU core) with ``zero-cost worker`` or ``python -m app.worker``;
 any number may share one PostgreSQL database. The API process runs one in a thread in
-embedded mode. Items are scored in a child process (``scoring_parent`` is the worker's end
-of the pipe, ``scoring_child`` the child's) that enforces the per-item time limit and takes
-any crash of scoring on itself. When no item is claimable the worker trains a queued
-predictor, else prunes for a queued prune job (``item_pruner``, in the same child, under
-the same time limit). A heartbeat thread renews the leases of the items and prune job in
-hand; if it dies the worker stops. SIGTERM and SIGINT finish the item
-being scored, give the rest back and exit.
+embedded mode. Items are scored in child processes (``scoring_parent`` is the worker's end
+of the pipes, ``scoring_child`` the children's), which enforce the per-item time limit and
+take any crash of scoring on themselves. ``ZC_ITEMS_IN_FLIGHT`` items are scored at once,
+each in a child of its own, dispatched from as many threads; the loop reads a claimed
+batch's inputs before dispatching it, records each item as it finishes, and claims more
+while a child is free. One item in flight is the same loop with one child. When no item is
+claimable and none is in flight, the worker trains a queued predictor, else prunes for a
+queued prune job (``item_pruner``, in one of the children, under the same time limit). A
+heartbeat thread renews the leases of the items and prune job in hand; if it dies the
+worker stops. SIGTERM and SIGINT finish the items being scored, give the rest back and exit.
 """
 
 from __future__ import annotations
@@ -21,19 +24,23 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from functools import partial
 
 from .. import services
 from ..config import Settings, get_settings
 from ..db.predictor_queue import PredictorQueue
 from ..db.prune_queue import PruneQueue
 from ..db.queue import ClaimedItem, JobQueue
+from ..db.records import ItemInputs, ScoreRecord
 from ..db.session import DatabaseUnavailable, make_engine
 from ..db.storage import Storage
 from ..errors import ServiceError
 from .item_pruner import is_retryable as prune_retryable
 from .item_scorer import Limits, is_retryable, pick_device
-from .scoring_parent import ItemFailed, ScoringProcess
+from .scoring_parent import ItemFailed, ScoringPool
 
 log = logging.getLogger("zero_cost.worker")
 
@@ -54,7 +61,8 @@ class Worker:
             self.engine, self.worker_id, settings.lease_seconds, settings.max_attempts
         )
         self.device = pick_device(settings.device)
-        self.scorer = ScoringProcess(
+        self.scorer = ScoringPool(
+            settings.items_in_flight,
             self.device,
             Limits(settings.max_params, settings.max_flops),
             settings.data_dir,
@@ -65,27 +73,29 @@ class Worker:
         self._heartbeat_failed = threading.Event()
 
     def run(self) -> None:
-        """Work until ``stop`` is set (or the heartbeat dies); release held items on exit."""
+        """Work until ``stop`` is set (or the heartbeat dies); finish the items in flight and
+        release the rest on exit."""
         self._until_database(lambda: self.queue.register(str(self.device)))
         beat = threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)
         beat.start()
         log.info("worker started", extra={"action": "start", "worker": self.worker_id})
+        slots = self.settings.items_in_flight
+        ready: deque[tuple[ClaimedItem, ItemInputs]] = deque()  # claimed, not dispatched
+        in_flight: dict[Future[list[ScoreRecord]], ClaimedItem] = {}
         try:
-            while not self.stop.is_set() and not self._heartbeat_failed.is_set():
-                try:
-                    claimed = self.queue.claim(self.settings.claim_batch_size)
-                except DatabaseUnavailable as error:
-                    log.warning("database unavailable: %s", error)
-                    self.stop.wait(self.settings.poll_seconds * 4)
-                    continue
-                if not claimed:
-                    if not self._train_predictor() and not self._prune():
+            with ThreadPoolExecutor(slots, thread_name_prefix="scoring") as dispatch:
+                while not self.stop.is_set() and not self._heartbeat_failed.is_set():
+                    if not ready and len(in_flight) < slots:
+                        ready.extend(self._claim())
+                    while ready and len(in_flight) < slots:
+                        item, inputs = ready.popleft()
+                        in_flight[dispatch.submit(self._score, inputs)] = item
+                    if in_flight:
+                        self._record_finished(in_flight, self.settings.poll_seconds)
+                    elif not self._train_predictor() and not self._prune():
                         self.stop.wait(self.settings.poll_seconds)
-                    continue
-                for item in claimed:
-                    if self.stop.is_set():
-                        break
-                    self.process(item)
+                while in_flight:  # stopping: finish what the children have in hand
+                    self._record_finished(in_flight, None)
         finally:
             self.stop.set()
             self.scorer.close()
@@ -98,34 +108,79 @@ class Worker:
                 log.warning("worker stopped without releasing: its leases will expire")
 
     def process(self, item: ClaimedItem) -> None:
-        """Score one item and record the outcome; never raises for the item's own faults."""
+        """Score one claimed item in this thread and record the outcome, as the loop does
+        for each item of a batch; never raises for the item's own faults."""
+        for claimed, inputs in self._read_inputs([item]):
+            self._record(claimed, partial(self._score, inputs))
+
+    def _claim(self) -> list[tuple[ClaimedItem, ItemInputs]]:
+        """Claim a batch and read its items' inputs (an empty list when there is none)."""
         try:
-            # Wait out an outage here: the heartbeat keeps renewing this item's lease, so an
-            # item dropped now would stay "running" until the worker stops.
-            inputs = self._until_database(lambda: self.queue.inputs(item))
-            results = (
-                self.scorer.score(
-                    inputs.architecture,
-                    inputs.profile,
-                    inputs.missing,
-                    inputs.seed,
-                    inputs.repeats,
+            claimed = self.queue.claim(self.settings.claim_batch_size)
+        except DatabaseUnavailable as error:
+            log.warning("database unavailable: %s", error)
+            self.stop.wait(self.settings.poll_seconds * 4)
+            return []
+        return self._read_inputs(claimed)
+
+    def _read_inputs(self, items: Iterable[ClaimedItem]) -> list[tuple[ClaimedItem, ItemInputs]]:
+        """Each item with what scoring it needs; an item whose inputs cannot be read is
+        failed here. Stopping during an outage, the items not yet read are dropped: their
+        leases expire (the heartbeat has stopped) and they are scored again elsewhere."""
+        read = []
+        for item in items:
+            try:
+                # Wait out an outage here: the heartbeat keeps renewing this item's lease, so
+                # an item dropped now would stay "running" until the worker stops.
+                read.append((item, self._until_database(partial(self.queue.inputs, item))))
+            except DatabaseUnavailable:
+                break
+            except Exception as error:  # noqa: BLE001  (any fault of the item is recorded)
+                self._record_failure(item, error)
+        return read
+
+    def _score(self, inputs: ItemInputs) -> list[ScoreRecord]:
+        """The item's missing scores, computed in an idle scoring child (in a dispatch
+        thread).
+
+        Raises:
+            ItemFailed: as ``ScoringPool.score``.
+        """
+        if not inputs.missing:
+            return []
+        return self.scorer.score(
+            inputs.architecture, inputs.profile, inputs.missing, inputs.seed, inputs.repeats
+        )
+
+    def _record_finished(
+        self, in_flight: dict[Future[list[ScoreRecord]], ClaimedItem], timeout: float | None
+    ) -> None:
+        """Wait up to ``timeout`` seconds (None: without limit) for items in flight to
+        finish, and record those that did."""
+        done, _ = wait(in_flight, timeout=timeout, return_when=FIRST_COMPLETED)
+        for future in done:
+            self._record(in_flight.pop(future), future.result)
+
+    def _record(self, item: ClaimedItem, scored: Callable[[], list[ScoreRecord]]) -> None:
+        """Record the outcome of ``scored()``, the item's scoring: its scores, the proxies
+        that failed, or why it failed."""
+        try:
+            try:
+                results = scored()
+            except Exception as error:  # noqa: BLE001  (any fault of the item is recorded)
+                self._record_failure(item, error)
+                return
+            failed = [r for r in results if r.status == "error"]
+            stored = [r for r in results if r.status != "error"]
+            if failed:
+                message = "; ".join(f"{r.proxy}: {r.error}" for r in failed)
+                self._until_database(
+                    lambda: self.queue.fail(item, message, retry=True, scores=stored)
                 )
-                if inputs.missing
-                else []
-            )
+            else:
+                self._until_database(lambda: self.queue.complete(item, stored))
         except DatabaseUnavailable:
-            return  # stopping during an outage: the heartbeat has stopped, the lease expires
-        except Exception as error:  # noqa: BLE001  (any fault of the item is recorded)
-            self._record_failure(item, error)
-            return
-        failed = [r for r in results if r.status == "error"]
-        stored = [r for r in results if r.status != "error"]
-        if failed:
-            message = "; ".join(f"{r.proxy}: {r.error}" for r in failed)
-            self._until_database(lambda: self.queue.fail(item, message, retry=True, scores=stored))
-            return
-        self._until_database(lambda: self.queue.complete(item, stored))
+            pass  # stopping during an outage: the lease expires, the item is scored again
 
     def _train_predictor(self) -> bool:
         """Train one queued predictor, when there is one (scoring comes first).
@@ -188,6 +243,8 @@ class Worker:
         return True
 
     def _record_failure(self, item: ClaimedItem, error: Exception) -> None:
+        """Fail the item with ``error``'s message, retried unless the error is the item's
+        own (a refusal, an invalid spec, a time limit, out of memory alone)."""
         if isinstance(error, ItemFailed):
             message, retry, details = error.message, error.retry, error.details
         else:
@@ -235,10 +292,11 @@ def start_embedded(settings: Settings) -> tuple[Worker, threading.Thread]:
     return worker, thread
 
 
-def main() -> None:
-    """Entry point of ``python -m app.worker``: run until SIGTERM/SIGINT."""
+def main(settings: Settings | None = None) -> None:
+    """Entry point of ``python -m app.worker`` and ``zero-cost worker``: run with
+    ``settings`` (default: the environment's) until SIGTERM/SIGINT."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    worker = Worker(get_settings())
+    worker = Worker(settings or get_settings())
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: worker.stop.set())
     worker.run()
