@@ -29,6 +29,10 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Comma-separated 'key:role' pairs, role 'read' or 'write'; empty = open",
     )
+    allow_anonymous: bool = Field(
+        default=False,
+        description="let `zero-cost serve` listen beyond loopback without API keys (open API)",
+    )
     embedded_worker: bool | None = Field(
         default=None,
         description="Run a worker thread inside the API process (default: on for SQLite)",

@@ -50,8 +50,10 @@ def _free_port() -> int:
 def running_service(database: Path, data_dir: Path | None, workers: int) -> Iterator[str]:
     """A service (uvicorn + embedded worker) and ``workers`` extra worker processes."""
     port = _free_port()
-    env = dict(os.environ, DATABASE_URL=f"sqlite:///{database}", ZC_TORCH_THREADS="1")
-    env.pop("ZC_API_KEYS", None)
+    # Keys set empty, not removed: a .env file with keys would otherwise lock the demo out.
+    env = dict(
+        os.environ, DATABASE_URL=f"sqlite:///{database}", ZC_TORCH_THREADS="1", ZC_API_KEYS=""
+    )
     if data_dir is not None:
         env["ZC_DATA_DIR"] = str(data_dir)
     log = open(database.with_suffix(".log"), "w")  # noqa: SIM115  (closed below)

@@ -28,7 +28,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 # Help lists the commands in this order, the groups (db, predictor) last.
-app.add_typer(ops.commands)  # serve, worker
+app.add_typer(ops.commands)  # serve, worker, worker-health
 app.add_typer(scoring.commands)  # submit, score, status
 app.add_typer(bulk.commands)  # bulk
 app.add_typer(analysis.commands)  # accuracies, correlate

@@ -1,4 +1,4 @@
-"""Running the service: ``serve``, ``worker`` and the ``db`` migrations.
+"""Running the service: ``serve``, ``worker``, ``worker-health`` and the ``db`` migrations.
 
 The server-side modules are imported inside the commands, so that the client commands do
 not load them.
@@ -6,11 +6,16 @@ not load them.
 
 from __future__ import annotations
 
-from typing import Annotated
+import ipaddress
+import socket
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from ._common import emit_json, get_state
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 commands = typer.Typer()
 db_commands = typer.Typer(
@@ -21,7 +26,13 @@ db_commands = typer.Typer(
 
 @commands.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    host: Annotated[
+        str,
+        typer.Option(
+            help="Interface to listen on. Any but loopback needs ZC_API_KEYS (or "
+            "ZC_ALLOW_ANONYMOUS=1)."
+        ),
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port to listen on.")] = 8000,
 ) -> None:
     """Run the API server (uvicorn), configured from ZC_* environment variables.
@@ -30,6 +41,8 @@ def serve(
     first migrated to the head revision and a scoring worker runs inside the server, so this
     one command gives a working service. PostgreSQL deployments run `zero-cost db upgrade`
     once instead (and `zero-cost worker` processes next to the API).
+
+    An API without keys is served on loopback only, unless ZC_ALLOW_ANONYMOUS is set.
     """
     import uvicorn
 
@@ -38,9 +51,82 @@ def serve(
     from ..main import create_app
 
     settings = Settings()
+    check_exposure(host, settings)
     if settings.is_sqlite:
         migrations.upgrade(settings.database_url)
     uvicorn.run(create_app(settings), host=host, port=port)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only: ``localhost`` or a loopback
+    address. Any other name may resolve to any interface, so it is not."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(host: str, settings: Settings) -> None:
+    """Refuse to serve an API without keys beyond this machine, unless that is allowed.
+
+    Raises:
+        typer.BadParameter: ``host`` is not loopback, ``settings`` has no API keys and
+            ``allow_anonymous`` is off.
+    """
+    if is_loopback(host) or settings.api_keys or settings.allow_anonymous:
+        return
+    raise typer.BadParameter(
+        f"refusing to serve on {host} without API keys: anyone who reaches it could read, "
+        "score and store anything. Set ZC_API_KEYS (e.g. ZC_API_KEYS=<random key>:write), "
+        "or set ZC_ALLOW_ANONYMOUS=1 to serve it open on purpose (a trusted network only).",
+        param_hint="--host",
+    )
+
+
+@commands.command("worker-health")
+def worker_health(
+    max_age: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            help="Seconds a heartbeat stays fresh (default: twice ZC_LEASE_SECONDS).",
+        ),
+    ] = None,
+) -> None:
+    """Exit 0 if a worker on this host has a fresh heartbeat, else 1: a container's health
+    check.
+
+    The worker's heartbeat (in the database named by DATABASE_URL, by the database clock)
+    says that it runs and reaches the database. The host is this machine's hostname, which
+    in a container is the container's own.
+    """
+    from ..config import Settings
+    from ..db.session import DatabaseUnavailable, make_engine
+    from ..db.worker_health import heartbeat_age
+
+    settings = Settings()
+    limit = 2 * settings.lease_seconds if max_age is None else max_age
+    host = socket.gethostname()
+    engine = make_engine(settings.database_url)
+    try:
+        age = heartbeat_age(engine, host)
+    except DatabaseUnavailable as error:
+        _unhealthy(f"database unavailable: {error}")
+    finally:
+        engine.dispose()
+    if age is None:
+        _unhealthy(f"no worker registered on {host}")
+    if age > limit:
+        _unhealthy(f"the heartbeat of the worker on {host} is {age:.0f} s old (limit {limit:g} s)")
+    typer.echo(f"healthy: the worker on {host} beat {age:.1f} s ago")
+
+
+def _unhealthy(reason: str) -> NoReturn:
+    """Report ``reason`` on stderr and exit 1."""
+    typer.echo(f"unhealthy: {reason}", err=True)
+    raise typer.Exit(1)
 
 
 @commands.command()
