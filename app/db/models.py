@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
@@ -116,13 +117,31 @@ class ScoreJob(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+QUEUED = f"status = '{ItemStatus.QUEUED.value}'"
+"""The condition of the partial index of queued job items."""
+
+
 class JobItem(Base):
-    """One architecture of a job: the unit of work the queue hands out."""
+    """One architecture of a job: the unit of work the queue hands out.
+
+    Queued items are claimed in ``claim_order``, then id: item k of a job is given the
+    smallest ``claim_order`` queued when the job was submitted, plus k, so that jobs waiting
+    at the same time take turns item for item (``app.db.queue``). The claim index holds the
+    queued items only; the queries that should use it name the status as a literal, which
+    the database can match to the index's condition.
+    """
 
     __tablename__ = "job_items"
     __table_args__ = (
         UniqueConstraint("job_id", "architecture_id"),
         Index("ix_job_items_claim", "status", "lease_expires_at"),
+        Index(
+            "ix_job_items_queued",
+            "claim_order",
+            "id",
+            postgresql_where=text(QUEUED),
+            sqlite_where=text(QUEUED),
+        ),
         status_check(ItemStatus),
     )
 
@@ -135,6 +154,7 @@ class JobItem(Base):
     lease_expires_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    claim_order: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
 
 class Score(Base):

@@ -6,9 +6,14 @@ cancelled with ``cancel_job``; a worker moves its items with the verbs of ``JobQ
 PostgreSQL is the queue. A worker claims a small batch of items in one statement
 (``SELECT ... FOR UPDATE SKIP LOCKED``), holding a lease it renews by heartbeat; times come
 from the database clock. An expired lease is reclaimed by any worker; an item whose lease
-expired ``max_attempts`` times is failed. Every transition is guarded by the expected state
+expired ``max_attempts`` times is failed. Jobs take turns: the items of jobs waiting at the
+same time are claimed alternately (``JobItem.claim_order``), so a job submitted behind a big
+one does not wait for it to finish. Every transition is guarded by the expected state
 *and* the lease holder, so a worker that lost its lease cannot overwrite another's work.
 SQLite runs the same statements under its single-writer lock (``BEGIN IMMEDIATE``).
+A worker's verbs run their statements on the session's connection (Core): they load no
+objects, and at hundreds of claims a second the ORM's handling of a statement cost more CPU
+than the statement (``benchmarks/job_queue.py``, ``docs/scaling.md``).
 
 Item states (``ItemStatus``): queued -> running -> succeeded | failed | cancelled
 (running -> queued on a retryable error or a graceful release).
@@ -25,7 +30,21 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, Update, and_, delete, func, or_, select, update
+from sqlalchemy import (
+    Engine,
+    Row,
+    TextClause,
+    Update,
+    and_,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from zero_cost.repeats import ONCE, Repeats
@@ -45,6 +64,11 @@ from .statuses import ItemStatus, JobStatus, job_status
 
 ProxyVersions = Sequence[tuple[str, str]]
 """(proxy name, version) pairs, as the API resolved them."""
+
+IS_QUEUED = JobItem.status == literal(ItemStatus.QUEUED.value, literal_execute=True)
+"""An item is queued, with the status written into the SQL: the database then matches it to
+the condition of the partial index of queued items (``ix_job_items_queued``), which a bound
+parameter in a prepared statement's generic plan would not match."""
 
 
 # -- jobs in and out ---------------------------------------------------------------------
@@ -195,6 +219,9 @@ def _insert_job(
         session, architecture_ids, proxies, data_profile_id, init_seed, repeats
     )
     now = session.scalar(select(db_epoch()))
+    # Turns: this job's items take their places from the front of the queue, after the
+    # items waiting as long; two jobs waiting alike alternate (see JobItem.claim_order).
+    front = session.scalar(select(func.min(JobItem.claim_order)).where(IS_QUEUED))
     rows = [
         {
             "job_id": job_id,
@@ -202,8 +229,9 @@ def _insert_job(
             "status": ItemStatus.SUCCEEDED if a in complete else ItemStatus.QUEUED,
             "attempts": 0,
             "finished_at": now if a in complete else None,
+            "claim_order": (front or 0) + position,
         }
-        for a in architecture_ids
+        for position, a in enumerate(architecture_ids)
     ]
     for chunk in chunks(rows):
         session.execute(dialect_insert(session, JobItem).values(list(chunk)))
@@ -220,8 +248,9 @@ def _stored_versions(
 ) -> dict[int, set[tuple[str, str]]]:
     """architecture id -> the (proxy, version) pairs of ``proxies`` it has scores of."""
     have: dict[int, set[tuple[str, str]]] = {}
+    connection = session.connection()
     for chunk in chunks(list(architecture_ids)):
-        rows = session.execute(
+        rows = connection.execute(
             select(Score.architecture_id, Score.proxy, Score.proxy_version).where(
                 Score.architecture_id.in_(chunk),
                 Score.data_profile_id == data_profile_id,
@@ -291,14 +320,19 @@ class JobQueue:
             session.execute(delete(Worker).where(Worker.id == self.worker_id))
 
     def claim(self, limit: int) -> list[ClaimedItem]:
-        """Lease up to ``limit`` items: queued ones, or running ones whose lease expired."""
+        """Lease up to ``limit`` items: queued ones, or running ones whose lease expired.
+
+        Queued items go in ``claim_order`` (then id), so jobs waiting at the same time take
+        turns; an item whose lease expired goes first, alone.
+        """
         with transaction(self.engine) as session:
+            connection = session.connection()
             now = db_epoch()
             expired = and_(JobItem.status == ItemStatus.RUNNING, JobItem.lease_expires_at < now)
             cancelled_jobs = select(ScoreJob.id).where(ScoreJob.cancelled)
             # Items of a cancelled job that came back after the cancel (expired, retried or
             # released while it ran) are cancelled, never handed out again.
-            session.execute(
+            connection.execute(
                 update(JobItem)
                 .where(
                     or_(JobItem.status == ItemStatus.QUEUED, expired),
@@ -306,7 +340,7 @@ class JobQueue:
                 )
                 .values(status=ItemStatus.CANCELLED, lease_owner=None, finished_at=now)
             )
-            session.execute(
+            connection.execute(
                 update(JobItem)
                 .where(expired, JobItem.attempts >= self.max_attempts)
                 .values(
@@ -319,7 +353,7 @@ class JobQueue:
             # An item whose lease expired is handed out alone: it may be what killed its
             # worker, and in a batch it would take its batch-mates' attempts down with it
             # (a poisoned item failed innocent items "lease expired N times").
-            orphan = session.scalar(
+            orphan = connection.scalar(
                 select(JobItem.id)
                 .where(expired, JobItem.job_id.not_in(cancelled_jobs))
                 .order_by(JobItem.id)
@@ -331,15 +365,13 @@ class JobQueue:
                 .where(
                     JobItem.id == orphan
                     if orphan is not None
-                    else and_(
-                        JobItem.status == ItemStatus.QUEUED, JobItem.job_id.not_in(cancelled_jobs)
-                    )
+                    else and_(IS_QUEUED, JobItem.job_id.not_in(cancelled_jobs))
                 )
-                .order_by(JobItem.id)
+                .order_by(JobItem.claim_order, JobItem.id)
                 .limit(limit)
                 .with_for_update(skip_locked=True)
             )
-            rows = session.execute(
+            rows = connection.execute(
                 update(JobItem)
                 .where(JobItem.id.in_(candidates.scalar_subquery()))
                 .values(
@@ -353,36 +385,80 @@ class JobQueue:
         return sorted((ClaimedItem(*row) for row in rows), key=lambda item: item.item_id)
 
     def inputs(self, item: ClaimedItem) -> ItemInputs:
-        """What scoring the item needs, read in one transaction: its architecture, data
-        profile, seed and repeats, and the (proxy, version) pairs of its job not stored yet."""
+        """What scoring the item needs: ``inputs_many`` of the one item."""
+        return self.inputs_many([item])[item.item_id]
+
+    def inputs_many(self, items: Sequence[ClaimedItem]) -> dict[int, ItemInputs]:
+        """item id -> what scoring the item needs (its architecture, data profile, seed and
+        repeats, and the (proxy, version) pairs of its job not stored yet), read in one
+        transaction with a few queries whatever the number of items: one each for the
+        jobs, architectures and profiles, and one per job for the stored scores.
+
+        Raises:
+            KeyError: an item's job, architecture or data profile does not exist.
+        """
+        if not items:
+            return {}
         with transaction(self.engine) as session:
-            job = session.get(ScoreJob, item.job_id)
-            architecture = session.get(Architecture, item.architecture_id)
-            profile = session.get(DataProfile, job.data_profile_id)
-            proxies = job_proxy_versions(job.proxies)
-            repeats = job_repeats(job)
-            have = _stored_versions(
-                session, [architecture.id], proxies, profile.id, job.init_seed, repeats
-            ).get(architecture.id, set())
-            return ItemInputs(
-                architecture=architecture_record(architecture),
-                profile=profile_record(profile),
-                missing=[pair for pair in proxies if pair not in have],
-                seed=job.init_seed,
-                repeats=repeats,
+            jobs = _rows_by_id(session, ScoreJob, {item.job_id for item in items})
+            architectures = _rows_by_id(
+                session, Architecture, {item.architecture_id for item in items}
             )
+            profiles = {
+                profile_id: profile_record(row)
+                for profile_id, row in _rows_by_id(
+                    session, DataProfile, {job.data_profile_id for job in jobs.values()}
+                ).items()
+            }
+            by_job: dict[int, list[ClaimedItem]] = {}
+            for item in items:
+                by_job.setdefault(item.job_id, []).append(item)
+            inputs = {}
+            for job_id, mine in by_job.items():
+                job = jobs[job_id]
+                proxies = job_proxy_versions(job.proxies)
+                repeats = job_repeats(job)
+                have = _stored_versions(
+                    session,
+                    [item.architecture_id for item in mine],
+                    proxies,
+                    job.data_profile_id,
+                    job.init_seed,
+                    repeats,
+                )
+                for item in mine:
+                    stored = have.get(item.architecture_id, set())
+                    inputs[item.item_id] = ItemInputs(
+                        architecture=architecture_record(architectures[item.architecture_id]),
+                        profile=profiles[job.data_profile_id],
+                        missing=[pair for pair in proxies if pair not in stored],
+                        seed=job.init_seed,
+                        repeats=repeats,
+                    )
+            return inputs
 
     def heartbeat(self) -> set[int]:
-        """Extend the leases of this worker's items; return the ids it still holds."""
+        """Extend the leases of this worker's items; return the ids it still holds.
+
+        The item rows are locked in id order, as ``complete_many`` locks them: the two,
+        run from two threads of one worker, cannot deadlock.
+        """
         with transaction(self.engine) as session:
+            connection = session.connection()
             now = db_epoch()
-            held = session.execute(
-                update(JobItem)
+            mine = (
+                select(JobItem.id)
                 .where(JobItem.lease_owner == self.worker_id, JobItem.status == ItemStatus.RUNNING)
+                .order_by(JobItem.id)
+                .with_for_update()
+            )
+            held = connection.execute(
+                update(JobItem)
+                .where(JobItem.id.in_(mine.scalar_subquery()))
                 .values(lease_expires_at=now + self.lease_seconds)
                 .returning(JobItem.id)
             ).all()
-            session.execute(
+            connection.execute(
                 update(Worker).where(Worker.id == self.worker_id).values(heartbeat_at=now)
             )
         return {item_id for (item_id,) in held}
@@ -392,12 +468,27 @@ class JobQueue:
 
         Returns False (and stores nothing) if this worker no longer holds the item's lease.
         """
+        return item.item_id in self.complete_many([(item, scores)])
+
+    def complete_many(self, done: Sequence[tuple[ClaimedItem, Sequence[ScoreRecord]]]) -> set[int]:
+        """Store the scores of each (item, scores) pair and mark the items succeeded, in one
+        transaction; return the ids of the items completed.
+
+        An item whose lease this worker no longer holds is left as it is and none of its
+        scores are stored; the others complete. The items are locked in id order and the
+        scores inserted in unique-key order, so that concurrent calls cannot deadlock.
+        """
+        if not done:
+            return set()
         with transaction(self.engine) as session:
-            if not self._finish(session, item, status=ItemStatus.SUCCEEDED, error=None):
-                session.rollback()
-                return False
-            self._store_scores(session, scores)
-            return True
+            completed = self._finish_many(
+                session, [item.item_id for item, _ in done], ItemStatus.SUCCEEDED, error=None
+            )
+            self._store_scores(
+                session,
+                [score for item, scores in done if item.item_id in completed for score in scores],
+            )
+        return completed
 
     def fail(
         self, item: ClaimedItem, error: str, retry: bool, scores: Sequence[ScoreRecord] = ()
@@ -445,17 +536,37 @@ class JobQueue:
         )
 
     def _finish(self, session: Session, item: ClaimedItem, status: str, error: str | None) -> bool:
-        statement = self._guarded(item).values(
-            status=status, lease_owner=None, finished_at=db_epoch(), error=error
+        return bool(self._finish_many(session, [item.item_id], status, error))
+
+    def _finish_many(
+        self, session: Session, item_ids: Sequence[int], status: str, error: str | None
+    ) -> set[int]:
+        """Move those of ``item_ids`` this worker holds to ``status`` (locked in id order)
+        and count them done for the worker; their ids."""
+        connection = session.connection()
+        held = (
+            select(JobItem.id)
+            .where(
+                JobItem.id.in_(list(item_ids)),
+                JobItem.lease_owner == self.worker_id,
+                JobItem.status == ItemStatus.RUNNING,
+            )
+            .order_by(JobItem.id)
+            .with_for_update()
         )
-        if session.execute(statement).rowcount != 1:
-            return False
-        session.execute(
-            update(Worker)
-            .where(Worker.id == self.worker_id)
-            .values(items_done=Worker.items_done + 1)
-        )
-        return True
+        finished = connection.scalars(
+            update(JobItem)
+            .where(JobItem.id.in_(held.scalar_subquery()))
+            .values(status=status, lease_owner=None, finished_at=db_epoch(), error=error)
+            .returning(JobItem.id)
+        ).all()
+        if finished:
+            connection.execute(
+                update(Worker)
+                .where(Worker.id == self.worker_id)
+                .values(items_done=Worker.items_done + len(finished))
+            )
+        return set(finished)
 
     @staticmethod
     def _store_scores(session: Session, scores: Sequence[ScoreRecord]) -> None:
@@ -474,8 +585,53 @@ class JobQueue:
                     s.repeat_batches,
                 ),
             )
-            session.execute(
-                dialect_insert(session, Score)
-                .values([score.__dict__ for score in ordered])
-                .on_conflict_do_nothing()
-            )
+            _insert_scores(session, [score.__dict__ for score in ordered])
+
+
+def _rows_by_id(session: Session, model: type, ids: set[int]) -> dict[int, Row]:
+    """id -> the row of ``model``'s table, for ``ids`` (in bounded IN lists): plain rows,
+    with the model's attribute names, read without the ORM's bookkeeping."""
+    table = model.__table__
+    connection = session.connection()
+    rows = {}
+    for chunk in chunks(sorted(ids)):
+        rows.update(
+            (row.id, row) for row in connection.execute(select(table).where(table.c.id.in_(chunk)))
+        )
+    return rows
+
+
+SCORE_COLUMNS = [c for c in Score.__table__.columns if c.name not in {"id", "created_at"}]
+"""The columns a ``ScoreRecord`` fills."""
+
+
+def _unnest_insert() -> TextClause:
+    """PostgreSQL's INSERT of any number of scores in one statement of constant text (one
+    parse, one plan): each column as an array parameter, unnested back into rows in order,
+    skipping rows whose key is stored."""
+    dialect = postgresql.dialect()
+    names = ", ".join(column.name for column in SCORE_COLUMNS)
+    arrays = ", ".join(
+        f"CAST(:{column.name} AS {column.type.compile(dialect)}[])" for column in SCORE_COLUMNS
+    )
+    return text(
+        f"INSERT INTO scores ({names}) SELECT {names}"
+        f" FROM unnest({arrays}) WITH ORDINALITY AS given ({names}, n)"
+        " ORDER BY n ON CONFLICT DO NOTHING"
+    )
+
+
+_UNNEST_INSERT = _unnest_insert()
+
+
+def _insert_scores(session: Session, rows: Sequence[dict]) -> None:
+    """Insert score rows (dicts of ``SCORE_COLUMNS``) in the order given, skipping those
+    whose key is stored: one statement on PostgreSQL (a multi-row VALUES would be parsed
+    again for each count of rows, and executemany sends a statement per row); executemany
+    on SQLite, whose driver loops in C."""
+    connection = session.connection()
+    if session.get_bind().dialect.name == "postgresql":
+        columns = {column.name: [row[column.name] for row in rows] for column in SCORE_COLUMNS}
+        connection.execute(_UNNEST_INSERT, columns)
+    else:
+        connection.execute(dialect_insert(session, Score).on_conflict_do_nothing(), list(rows))

@@ -298,3 +298,44 @@ def test_prune_jobs_migrate_up_and_down(database_url):
             assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
     finally:
         engine.dispose()
+
+
+def test_fair_claims_migrate_up_and_down_keeping_the_items(database_url):
+    """0008 gives the items queued before it their position within their job as their claim
+    order (so those jobs take turns too); going down drops the column, not the items."""
+    engine = make_engine(database_url)
+    job = text(
+        "INSERT INTO score_jobs (proxies, data_profile_id, init_seed, cancelled)"
+        " VALUES ('[]', 1, 0, false)"
+    )
+    item = text(
+        "INSERT INTO job_items (job_id, architecture_id, status, attempts)"
+        " VALUES (:job, :architecture, 'queued', 0)"
+    )
+    try:
+        migrations.upgrade(engine, "0004_proxy_versions_checks")
+        with engine.begin() as connection:
+            insert_legacy_rows(connection, {"id": 1}, {"id": 2, "key": "k2", "spec": '"cell2"'})
+        migrations.upgrade(engine, "0007_prune_jobs")
+        with engine.begin() as connection:
+            connection.execute(job)
+            connection.execute(job)
+            for job_id, architecture_id in [(1, 1), (1, 2), (2, 1), (2, 2)]:
+                connection.execute(item, {"job": job_id, "architecture": architecture_id})
+        migrations.upgrade(engine, "0008_fair_claims")
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text("SELECT job_id, claim_order FROM job_items ORDER BY claim_order, id")
+            )
+            assert rows.all() == [(1, 0), (2, 0), (1, 1), (2, 1)]
+
+        migrations.downgrade(engine, "0007_prune_jobs")
+        columns = {c["name"] for c in inspect(engine).get_columns("job_items")}
+        assert "claim_order" not in columns
+        with engine.connect() as connection:
+            assert connection.scalar(text("SELECT count(*) FROM job_items")) == 4
+        migrations.upgrade(engine)
+        with engine.connect() as connection:
+            assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+    finally:
+        engine.dispose()
