@@ -27,11 +27,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# Run as a script, Python puts this folder first on sys.path, where a module can shadow one of
-# the standard library (benchmarks/queue.py would shadow ``queue``, which the thread pools and
-# multiprocessing import): the project root takes its place, before anything else is imported.
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]
+sys.path.insert(0, str(ROOT))
 
 import argparse  # noqa: E402
 import datetime  # noqa: E402

@@ -25,7 +25,7 @@ import time
 import traceback
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from functools import partial
 
@@ -123,15 +123,25 @@ class Worker:
             return []
         return self._read_inputs(claimed)
 
-    def _read_inputs(self, items: Iterable[ClaimedItem]) -> list[tuple[ClaimedItem, ItemInputs]]:
-        """Each item with what scoring it needs; an item whose inputs cannot be read is
-        failed here. Stopping during an outage, the items not yet read are dropped: their
-        leases expire (the heartbeat has stopped) and they are scored again elsewhere."""
+    def _read_inputs(self, items: Sequence[ClaimedItem]) -> list[tuple[ClaimedItem, ItemInputs]]:
+        """Each item with what scoring it needs, read in one transaction; should that fail
+        for a fault of some item, they are read one by one and the item at fault is failed.
+        Stopping during an outage, the items not yet read are dropped: their leases expire
+        (the heartbeat has stopped) and they are scored again elsewhere."""
+        try:
+            # Wait out an outage here: the heartbeat keeps renewing these items' leases, so
+            # an item dropped now would stay "running" until the worker stops.
+            found = self._until_database(partial(self.queue.inputs_many, items))
+        except DatabaseUnavailable:
+            return []
+        except Exception:  # noqa: BLE001  (one item's fault: find it below)
+            return self._read_each(items)
+        return [(item, found[item.item_id]) for item in items]
+
+    def _read_each(self, items: Sequence[ClaimedItem]) -> list[tuple[ClaimedItem, ItemInputs]]:
         read = []
         for item in items:
             try:
-                # Wait out an outage here: the heartbeat keeps renewing this item's lease, so
-                # an item dropped now would stay "running" until the worker stops.
                 read.append((item, self._until_database(partial(self.queue.inputs, item))))
             except DatabaseUnavailable:
                 break
@@ -156,10 +166,21 @@ class Worker:
         self, in_flight: dict[Future[list[ScoreRecord]], ClaimedItem], timeout: float | None
     ) -> None:
         """Wait up to ``timeout`` seconds (None: without limit) for items in flight to
-        finish, and record those that did."""
+        finish, and record those that did: the items all of whose proxies scored complete
+        together, in one transaction."""
         done, _ = wait(in_flight, timeout=timeout, return_when=FIRST_COMPLETED)
+        scored = []
         for future in done:
-            self._record(in_flight.pop(future), future.result)
+            item = in_flight.pop(future)
+            if future.exception() is None and all(r.status != "error" for r in future.result()):
+                scored.append((item, future.result()))
+            else:
+                self._record(item, future.result)
+        if scored:
+            try:
+                self._until_database(partial(self.queue.complete_many, scored))
+            except DatabaseUnavailable:
+                pass  # stopping during an outage: the leases expire, the items are rescored
 
     def _record(self, item: ClaimedItem, scored: Callable[[], list[ScoreRecord]]) -> None:
         """Record the outcome of ``scored()``, the item's scoring: its scores, the proxies

@@ -312,7 +312,7 @@ def test_an_outage_while_reading_an_item_does_not_strand_it(
     job_id = create_job(storage.engine, ids, versions(["params"]), profile.id, 0)
     worker = Worker(settings_for(migrated_url))
     reads = []
-    inputs = worker.queue.inputs
+    inputs = worker.queue.inputs_many
 
     def inputs_after_an_outage(*args: object, **kwargs: object) -> object:
         reads.append(len(reads))
@@ -320,7 +320,7 @@ def test_an_outage_while_reading_an_item_does_not_strand_it(
             raise DatabaseUnavailable("server closed the connection unexpectedly")
         return inputs(*args, **kwargs)
 
-    worker.queue.inputs = inputs_after_an_outage
+    worker.queue.inputs_many = inputs_after_an_outage
     try:
         (item,) = worker.queue.claim(1)
         worker.process(item)
