@@ -238,6 +238,19 @@ def _compression_text(value: float) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
 
 
+def _mark_collapsed(axes: Any, x: np.ndarray, floor: float, color: str) -> None:
+    """Collapsed layers (kept fraction 0) at ``x``: their own marker on the ``floor``."""
+    axes.plot(
+        x,
+        np.full(x.size, floor),
+        marker=COLLAPSE_MARKER,
+        markersize=8,
+        linestyle="none",
+        color=color,
+        markeredgecolor="#000",
+    )
+
+
 def prune_layers(
     curves: Sequence[tuple[str, ArrayLike]],
     *,
@@ -272,15 +285,7 @@ def prune_layers(
             linewidth=1.3,
             label=label,
         )
-        axes.plot(
-            index[collapsed],
-            np.full(int(collapsed.sum()), floor),
-            marker=COLLAPSE_MARKER,
-            markersize=8,
-            linestyle="none",
-            color=line.get_color(),
-            markeredgecolor="#000",
-        )
+        _mark_collapsed(axes, index[collapsed], floor, line.get_color())
     axes.axhline(floor, color="#999", linestyle=":", linewidth=0.8)
     axes.set_yscale("log")
     axes.set_ylim(floor / 10**0.25, 1.5)
@@ -343,15 +348,7 @@ def prune_compression(
             x, np.where(collapsed, floor, y), marker="o", markersize=4, linewidth=1.3, label=label
         )
         if collapsed.any():
-            axes.plot(
-                x[collapsed],
-                np.full(int(collapsed.sum()), floor),
-                marker=COLLAPSE_MARKER,
-                markersize=8,
-                linestyle="none",
-                color=line.get_color(),
-                markeredgecolor="#000",
-            )
+            _mark_collapsed(axes, x[collapsed], floor, line.get_color())
             axes.axvline(first, color=line.get_color(), linestyle="--", linewidth=1)
     reference = np.geomspace(low, high, 50) if high > low else np.array([low])
     axes.plot(

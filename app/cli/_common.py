@@ -74,6 +74,19 @@ def get_state(ctx: typer.Context) -> State:
     return ctx.obj
 
 
+def parse_settings(text: str | None) -> dict[str, Any] | None:
+    """The JSON object of a --settings option (None when not given): space settings."""
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise CliError(f"--settings: invalid JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise CliError("--settings: expected a JSON object, e.g. '{\"channels\": 8}'")
+    return value
+
+
 # -- output -----------------------------------------------------------------------------------
 
 

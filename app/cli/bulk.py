@@ -59,6 +59,7 @@ from ._common import (
     data_config,
     emit_json,
     get_state,
+    parse_settings,
     reporting_errors,
     split_names,
     stderr_console,
@@ -136,19 +137,6 @@ def _spec_items(
     if not items:
         raise CliError("nothing to score: the file lists no specs")
     return items
-
-
-def _parse_settings(text: str | None) -> dict[str, Any] | None:
-    """The --settings JSON object (None when not given)."""
-    if text is None:
-        return None
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise CliError(f"--settings: invalid JSON: {error}") from None
-    if not isinstance(value, dict):
-        raise CliError("--settings: expected a JSON object, e.g. '{\"channels\": 8}'")
-    return value
 
 
 # -- chunks and their keys ---------------------------------------------------------------------
@@ -470,7 +458,7 @@ def bulk(
         if not proxy_names:
             raise CliError("--proxies: name at least one proxy")
         _check_output(out)
-        items = _spec_items(file, all_specs, space, _parse_settings(settings))
+        items = _spec_items(file, all_specs, space, parse_settings(settings))
         request = ScoreRequest(
             tuple(proxy_names),
             data_config(data, batch_size, data_file, seed=seed),

@@ -25,6 +25,7 @@ from ._common import (
     format_number,
     get_state,
     job_progress,
+    parse_settings,
     progress_bar,
     reporting_errors,
     short_spec,
@@ -221,7 +222,7 @@ def search(
     config = data_config(data, batch_size, DEFAULT_DATA_FILE)
     with reporting_errors(state), state.client() as client:
         searching.check_space(space)
-        space_settings = _parse_settings(settings)
+        space_settings = parse_settings(settings)
         if ensemble == "learned":
             if dataset is None or accuracies is None:
                 raise CliError("--ensemble learned needs --dataset and --accuracies")
@@ -325,19 +326,6 @@ def _learned_note(client: Client, dataset: str, metric: str) -> str:
     if newest["mode"] == "fallback":
         return f"{name} is in fallback mode, not a learned model: {newest['fallback_reason']}"
     return f"ranked by learned {name}"
-
-
-def _parse_settings(text: str | None) -> dict[str, Any] | None:
-    """The --settings JSON object (None when not given)."""
-    if text is None:
-        return None
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise CliError(f"--settings: invalid JSON: {error}") from None
-    if not isinstance(value, dict):
-        raise CliError("--settings: expected a JSON object, e.g. '{\"channels\": 8}'")
-    return value
 
 
 def _spec_text(spec: Any) -> str:
