@@ -100,8 +100,8 @@ from sklearn.model_selection import KFold
 from threadpoolctl import threadpool_limits
 
 from . import ensemble, metrics, proxies, spaces
+from .spaces import darts, nats_sss, nb101, nb201, transnas_macro, transnas_micro
 from .spaces import graph as graph_space
-from .spaces import nb101, nb201
 
 __all__ = [
     "DEFAULT_MIN_LABELS",
@@ -217,10 +217,84 @@ def _graph_encode(arch: graph_space.GraphArch) -> Float1D:
     return np.array(summary + [ops.count(op) for op in graph_space.OPS], dtype=np.float64)
 
 
+_DARTS_EDGES = tuple((node, source) for node in range(darts.NODES) for source in range(node + 2))
+
+
+def _darts_names() -> tuple[str, ...]:
+    return tuple(
+        f"darts:{cell}:{source}->{node + 2}={op}"
+        for cell in ("normal", "reduce")
+        for node, source in _DARTS_EDGES
+        for op in darts.OPS
+    )
+
+
+def _darts_encode(arch: darts.DartsArch) -> Float1D:
+    """Per cell (normal, reduction), one value per possible edge (an intermediate node and
+    one of its 2 + k possible inputs) and op: 1 where the genotype has that pair, 2 when it
+    has it twice (14 edges x 8 ops x 2 cells = 224 values)."""
+    index = {edge: k for k, edge in enumerate(_DARTS_EDGES)}
+    values = np.zeros((2, len(_DARTS_EDGES), len(darts.OPS)))
+    for c, pairs in enumerate((arch.normal, arch.reduce)):
+        for k, (op, source) in enumerate(pairs):
+            values[c, index[k // 2, source], darts.OPS.index(op)] += 1.0
+    return values.ravel()
+
+
+def _transnas_micro_names() -> tuple[str, ...]:
+    return tuple(
+        f"transnas_micro:{source}->{target}={op}"
+        for source, target in transnas_micro.EDGES
+        for op in transnas_micro.OPS
+    )
+
+
+def _transnas_micro_encode(arch: transnas_micro.TransNasMicroArch) -> Float1D:
+    """One-hot op per edge: 6 edges x 4 ops."""
+    return np.array([float(op == o) for op in arch.ops for o in transnas_micro.OPS])
+
+
+def _transnas_macro_names() -> tuple[str, ...]:
+    return tuple(
+        f"transnas_macro:module{k}={code}"
+        for k in range(transnas_macro.MODULES[1])
+        for code in transnas_macro.CODES
+    )
+
+
+def _transnas_macro_encode(arch: transnas_macro.TransNasMacroArch) -> Float1D:
+    """One-hot module digit per position, all zeros past the last module: 6 x 4 values."""
+    values = np.zeros((transnas_macro.MODULES[1], len(transnas_macro.CODES)))
+    for k, code in enumerate(arch.skeleton):
+        values[k, transnas_macro.CODES.index(code)] = 1.0
+    return values.ravel()
+
+
+def _nats_sss_names() -> tuple[str, ...]:
+    return tuple(f"nats_sss:width{k}" for k in range(nats_sss.LAYERS))
+
+
+def _nats_sss_encode(arch: nats_sss.NatsSssArch) -> Float1D:
+    """Each layer's width over the largest width: 5 values in (0, 1]."""
+    return np.array(arch.widths, dtype=np.float64) / max(nats_sss.WIDTHS)
+
+
 _ENCODERS = {
     "nb201": (nb201.NB201Arch, _nb201_encode, _nb201_names),
     "nb101": (nb101.NB101Arch, _nb101_encode, _nb101_names),
     "graph": (graph_space.GraphArch, _graph_encode, _graph_names),
+    "darts": (darts.DartsArch, _darts_encode, _darts_names),
+    "nats_sss": (nats_sss.NatsSssArch, _nats_sss_encode, _nats_sss_names),
+    "transnas_micro": (
+        transnas_micro.TransNasMicroArch,
+        _transnas_micro_encode,
+        _transnas_micro_names,
+    ),
+    "transnas_macro": (
+        transnas_macro.TransNasMacroArch,
+        _transnas_macro_encode,
+        _transnas_macro_names,
+    ),
 }
 
 
@@ -244,6 +318,9 @@ def encode(space_name: str, spec_or_arch: Any) -> Float1D:
     ``nb201``: one-hot op per edge (30 values). ``nb101``: the pruned cell's adjacency
     upper triangle padded to 7 vertices, plus a one-hot op per interior vertex (36 values).
     ``graph``: node count, depth, width, log parameters, log FLOPs and op counts.
+    ``darts``: per cell, each (node, input, op) triple the genotype has (224 values).
+    ``nats_sss``: layer widths over 64 (5). ``transnas_micro``: one-hot op per edge (24).
+    ``transnas_macro``: one-hot module digit per position, zero-padded to 6 modules (24).
     ``spec_or_arch`` is a spec the space parses or an already parsed architecture.
 
     Raises:

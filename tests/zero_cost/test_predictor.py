@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import math
+import random
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from scipy import stats
 
 from zero_cost import ensemble, predictor, spaces
 from zero_cost.predictor import Features, Predictor, encode, encoding_names, evaluate
+from zero_cost.search import OPERATORS
 from zero_cost.spaces.nb201 import EDGES, OPS, NB201Arch
 
 CACHED_SCORES = Path(__file__).resolve().parents[2] / ".cache" / "nb201_all_scores.csv"
@@ -82,6 +84,31 @@ def test_graph_encoding_summarises_the_graph():
     assert values["graph:width"] == 10
     assert values["graph:log_params"] == pytest.approx(math.log10(1 + arch.params))
     assert values["graph:count_conv2d"] == 1 and values["graph:count_add"] == 1
+
+
+def test_darts_encoding_marks_each_node_input_and_op():
+    space = spaces.get("darts")
+    genotype = "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 0), ('skip_connect', 1), ('max_pool_3x3', 2), ('dil_conv_5x5', 3), ('avg_pool_3x3', 0), ('none', 4), ('sep_conv_5x5', 1)], normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), ('avg_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])"  # noqa: E501
+    values = dict(zip(encoding_names("darts"), encode("darts", genotype), strict=True))
+    assert len(values) == 224
+    assert values["darts:normal:0->2=sep_conv_3x3"] == 2.0  # the same pair twice
+    assert values["darts:normal:3->4=dil_conv_5x5"] == 1.0  # node 4 from node 3
+    assert values["darts:reduce:2->5=skip_connect"] == 1.0
+    assert sum(values.values()) == 16.0
+    np.testing.assert_array_equal(encode("darts", space.parse(genotype)), list(values.values()))
+
+
+@pytest.mark.parametrize("name", sorted(OPERATORS))
+def test_every_searchable_space_has_an_encoding(name):
+    """Fixed length, named columns, the same from a spec as from its architecture, and
+    different architectures told apart."""
+    space = spaces.get(name)
+    first = OPERATORS[name].random_arch(random.Random(0))
+    child = OPERATORS[name].mutate(first, random.Random(1))
+    vector = encode(name, first)
+    assert vector.shape == (len(encoding_names(name)),) and np.isfinite(vector).all()
+    np.testing.assert_array_equal(encode(name, space.to_spec(first)), vector)
+    assert not np.array_equal(encode(name, child), vector)
 
 
 def test_unknown_space_has_no_encoding():
