@@ -249,7 +249,7 @@ def render_block(
         f"settings in the table, each built with seed {SEED} and scored with snip, grasp and "
         f"synflow "
         f"in one `zero_cost.score` call on {images}, after one untimed warm-up per space. "
-        f"Regenerate with `{COMMAND}`.",
+        f"Regenerate with `{COMMAND} --per-space {count}`.",
         "",
         render_table(results),
     ]
