@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import httpx
 import typer
@@ -44,6 +44,20 @@ RepeatBatchesOption = Annotated[
         "the mean.",
     ),
 ]
+ProxyListOption = Annotated[
+    str, typer.Option(help="Comma-separated proxies, e.g. snip,grasp,synflow.")
+]
+ServiceDataOption = Annotated[
+    Literal["synthetic", "npz"] | None,
+    typer.Option(
+        help="Scoring batch: Gaussian noise, or CIFAR images from an .npz in the server's data "
+        "directory (ZC_DATA_DIR). Default: the service's default data profile (GET /v1/config)."
+    ),
+]
+BatchSizeOption = Annotated[
+    int, typer.Option(min=1, help="Images in the scoring batch (with --data).")
+]
+SpecSpaceOption = Annotated[str, typer.Option(help="Space of specs that do not name one.")]
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_DATA_FILE = Path("../shared/data/cifar10_sample.npz")

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import typer
 from rich.progress import (
@@ -53,9 +53,12 @@ from zero_cost.repeats import Repeats
 
 from ._common import (
     DEFAULT_DATA_FILE,
+    BatchSizeOption,
     CliError,
+    ProxyListOption,
     RepeatBatchesOption,
     RepeatInitSeedsOption,
+    ServiceDataOption,
     data_config,
     emit_json,
     get_state,
@@ -407,22 +410,12 @@ def bulk(
             help="Space settings (JSON) of specs that name none, e.g. '{\"channels\": 8}'."
         ),
     ] = None,
-    proxies: Annotated[
-        str, typer.Option(help="Comma-separated proxies, e.g. snip,grasp,synflow.")
-    ] = "snip,grasp,synflow",
-    data: Annotated[
-        Literal["synthetic", "npz"] | None,
-        typer.Option(
-            help="Scoring batch: Gaussian noise, or CIFAR images from an .npz in the server's "
-            "data directory. Default: the service's default data profile (GET /v1/config)."
-        ),
-    ] = None,
+    proxies: ProxyListOption = "snip,grasp,synflow",
+    data: ServiceDataOption = None,
     data_file: Annotated[
         Path, typer.Option(help="The .npz of --data npz (its file name is looked up).")
     ] = DEFAULT_DATA_FILE,
-    batch_size: Annotated[
-        int, typer.Option(min=1, help="Images in the scoring batch (with --data).")
-    ] = 64,
+    batch_size: BatchSizeOption = 64,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the network init and batch.")] = 0,
     repeat_init_seeds: RepeatInitSeedsOption = 1,
     repeat_batches: RepeatBatchesOption = 1,

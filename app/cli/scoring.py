@@ -14,9 +14,12 @@ from zero_cost.repeats import Repeats
 
 from ._common import (
     DEFAULT_DATA_FILE,
+    BatchSizeOption,
     CliError,
+    ProxyListOption,
     RepeatBatchesOption,
     RepeatInitSeedsOption,
+    SpecSpaceOption,
     State,
     data_config,
     emit_json,
@@ -38,7 +41,7 @@ commands = typer.Typer()
 def submit(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help=".json, .jsonl or .csv file of specs.")],
-    space: Annotated[str, typer.Option(help="Space of specs that do not name one.")] = "nb201",
+    space: SpecSpaceOption = "nb201",
 ) -> None:
     """Store architectures in the service (one record per architecture).
 
@@ -87,9 +90,7 @@ def score_command(
     ids: Annotated[
         str | None, typer.Option(help="Comma-separated ids of stored architectures.")
     ] = None,
-    proxies: Annotated[
-        str, typer.Option(help="Comma-separated proxies, e.g. snip,grasp,synflow.")
-    ] = "snip,grasp,synflow",
+    proxies: ProxyListOption = "snip,grasp,synflow",
     data: Annotated[
         Literal["synthetic", "npz"] | None,
         typer.Option(
@@ -105,13 +106,11 @@ def score_command(
             "data directory (ZC_DATA_DIR)."
         ),
     ] = DEFAULT_DATA_FILE,
-    batch_size: Annotated[
-        int, typer.Option(min=1, help="Images in the scoring batch (with --data).")
-    ] = 64,
+    batch_size: BatchSizeOption = 64,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the network init and batch.")] = 0,
     repeat_init_seeds: RepeatInitSeedsOption = 1,
     repeat_batches: RepeatBatchesOption = 1,
-    space: Annotated[str, typer.Option(help="Space of specs that do not name one.")] = "nb201",
+    space: SpecSpaceOption = "nb201",
     local: Annotated[
         bool, typer.Option("--local", help="Score in this process, without a service.")
     ] = False,

@@ -17,9 +17,12 @@ from zero_cost.repeats import Repeats
 
 from ._common import (
     DEFAULT_DATA_FILE,
+    BatchSizeOption,
     CliError,
     RepeatBatchesOption,
     RepeatInitSeedsOption,
+    ServiceDataOption,
+    SpecSpaceOption,
     data_config,
     emit_json,
     format_number,
@@ -40,14 +43,6 @@ ProxiesOption = Annotated[
 ]
 
 
-DataOption = Annotated[
-    Literal["synthetic", "npz"] | None,
-    typer.Option(
-        help="Scoring batch: Gaussian noise, or the server's cifar10_sample.npz. Default: the "
-        "service's default data profile (GET /v1/config)."
-    ),
-]
-
 commands = typer.Typer()
 
 
@@ -61,14 +56,12 @@ def rank(
         typer.Option(help="How to combine proxies (default: log_rank, or the recommended's)."),
     ] = None,
     top: Annotated[int, typer.Option(min=1, help="How many of the best to print.")] = 10,
-    data: DataOption = None,
-    batch_size: Annotated[
-        int, typer.Option(min=1, help="Images in the scoring batch (with --data).")
-    ] = 64,
+    data: ServiceDataOption = None,
+    batch_size: BatchSizeOption = 64,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the network init.")] = 0,
     repeat_init_seeds: RepeatInitSeedsOption = 1,
     repeat_batches: RepeatBatchesOption = 1,
-    space: Annotated[str, typer.Option(help="Space of specs that do not name one.")] = "nb201",
+    space: SpecSpaceOption = "nb201",
 ) -> None:
     """Rank the candidates of FILE best-first by an ensemble of proxies; print the top.
 
@@ -163,10 +156,8 @@ def search(
         Literal["log_rank", "mean_rank", "vote", "learned"] | None,
         typer.Option(help="How to combine proxies; 'learned': the service's predictor."),
     ] = None,
-    data: DataOption = None,
-    batch_size: Annotated[
-        int, typer.Option(min=1, help="Images in the scoring batch (with --data).")
-    ] = 64,
+    data: ServiceDataOption = None,
+    batch_size: BatchSizeOption = 64,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the search and network init.")] = 0,
     top: Annotated[
         int, typer.Option(min=1, help="How many of the best architectures to print.")
