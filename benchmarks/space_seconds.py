@@ -3,7 +3,8 @@
 For each registered space, a fixed set of architectures at the space's default settings:
 drawn with ``zero_cost.search.OPERATORS[space].random_arch(random.Random(SEED))`` for the
 spaces that define sampling, the first cells of ``../shared/data/nb101_dev.json`` for
-``nb101`` and fixed example specs (a ResNet-like and a VGG-like layer graph) for ``graph``.
+``nb101`` and fixed example specs (a ResNet-like and a VGG-like layer graph) for ``graph``
+(and for ``onnx``, which translates a file into such a graph).
 Each is built with seed 0 and scored with ``zero_cost.score(model, ["snip", "grasp",
 "synflow"], inputs, targets, seed=0)`` on 64 CIFAR-10 training images of
 ``cifar10_sample.npz`` (seed 0; a synthetic Gaussian batch, with a note, when the file is
@@ -156,9 +157,13 @@ def architectures(name: str, space: spaces.SearchSpace, count: int) -> tuple[lis
             specs = [{"matrix": cell["matrix"], "ops": cell["ops"]} for cell in cells]
             return [space.parse(spec) for spec in specs], "first cells of nb101_dev.json"
         return [space.parse(NB101_FALLBACK)], "README Inception cell (nb101_dev.json absent)"
-    if name == "graph":
+    if name in ("graph", "onnx"):
+        # An ONNX file is translated into a graph: the same networks, as their translation.
         chosen = list(GRAPH_SPECS)[:count]
-        return [space.parse(GRAPH_SPECS[n]) for n in chosen], "fixed specs: " + ", ".join(chosen)
+        source = "fixed specs: " + ", ".join(chosen)
+        if name == "onnx":
+            source = "the graph row's networks, as translated ONNX"
+        return [space.parse(GRAPH_SPECS[n]) for n in chosen], source
     raise ValueError(f"no architectures defined for space {name!r}")
 
 

@@ -194,9 +194,9 @@ def _nb101_encode(arch: nb101.NB101Arch) -> Float1D:
     return np.concatenate([edges, ops[1 : size - 1].ravel()])
 
 
-def _graph_names() -> tuple[str, ...]:
-    summary = ("graph:nodes", "graph:depth", "graph:width", "graph:log_params", "graph:log_flops")
-    return summary + tuple(f"graph:count_{op}" for op in graph_space.OPS)
+def _graph_names(space: str = "graph") -> tuple[str, ...]:
+    summary = tuple(f"{space}:{x}" for x in ("nodes", "depth", "width", "log_params", "log_flops"))
+    return summary + tuple(f"{space}:count_{op}" for op in graph_space.OPS)
 
 
 def _graph_encode(arch: graph_space.GraphArch) -> Float1D:
@@ -283,6 +283,7 @@ _ENCODERS = {
     "nb201": (nb201.NB201Arch, _nb201_encode, _nb201_names),
     "nb101": (nb101.NB101Arch, _nb101_encode, _nb101_names),
     "graph": (graph_space.GraphArch, _graph_encode, _graph_names),
+    "onnx": (graph_space.GraphArch, _graph_encode, lambda: _graph_names("onnx")),
     "darts": (darts.DartsArch, _darts_encode, _darts_names),
     "nats_sss": (nats_sss.NatsSssArch, _nats_sss_encode, _nats_sss_names),
     "transnas_micro": (
@@ -317,7 +318,8 @@ def encode(space_name: str, spec_or_arch: Any) -> Float1D:
 
     ``nb201``: one-hot op per edge (30 values). ``nb101``: the pruned cell's adjacency
     upper triangle padded to 7 vertices, plus a one-hot op per interior vertex (36 values).
-    ``graph``: node count, depth, width, log parameters, log FLOPs and op counts.
+    ``graph`` and ``onnx`` (translated to a graph): node count, depth, width, log
+    parameters, log FLOPs and op counts.
     ``darts``: per cell, each (node, input, op) triple the genotype has (224 values).
     ``nats_sss``: layer widths over 64 (5). ``transnas_micro``: one-hot op per edge (24).
     ``transnas_macro``: one-hot module digit per position, zero-padded to 6 modules (24).

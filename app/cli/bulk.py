@@ -396,7 +396,7 @@ def bulk(
     ctx: typer.Context,
     out: Annotated[Path, typer.Option("--out", help="The result file: .parquet or .csv.")],
     file: Annotated[
-        Path | None, typer.Argument(help="Specs to score (.json, .jsonl or .csv).")
+        Path | None, typer.Argument(help="Specs to score (.json, .jsonl, .csv or .onnx).")
     ] = None,
     all_specs: Annotated[
         bool, typer.Option("--all", help="Score every architecture of --space (nb201, nats_sss).")

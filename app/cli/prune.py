@@ -29,7 +29,7 @@ commands = typer.Typer()
 def prune_command(
     ctx: typer.Context,
     file: Annotated[
-        Path | None, typer.Argument(help="A file with one spec (.json, .jsonl or .csv).")
+        Path | None, typer.Argument(help="A file with one spec (.json, .jsonl, .csv or .onnx).")
     ] = None,
     architecture_id: Annotated[
         int | None, typer.Option("--id", min=1, help="Id of a stored architecture.")

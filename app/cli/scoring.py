@@ -40,7 +40,7 @@ commands = typer.Typer()
 @commands.command()
 def submit(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help=".json, .jsonl or .csv file of specs.")],
+    file: Annotated[Path, typer.Argument(help=".json, .jsonl, .csv or .onnx file of specs.")],
     space: SpecSpaceOption = "nb201",
 ) -> None:
     """Store architectures in the service (one record per architecture).
@@ -85,7 +85,7 @@ def submit(
 def score_command(
     ctx: typer.Context,
     file: Annotated[
-        Path | None, typer.Argument(help="Specs to score (.json, .jsonl or .csv).")
+        Path | None, typer.Argument(help="Specs to score (.json, .jsonl, .csv or .onnx).")
     ] = None,
     ids: Annotated[
         str | None, typer.Option(help="Comma-separated ids of stored architectures.")

@@ -49,7 +49,7 @@ commands = typer.Typer()
 @commands.command()
 def rank(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="Candidate specs (.json, .jsonl or .csv).")],
+    file: Annotated[Path, typer.Argument(help="Candidate specs (.json, .jsonl, .csv or .onnx).")],
     proxies: ProxiesOption = None,
     ensemble: Annotated[
         Literal["log_rank", "mean_rank", "vote"] | None,

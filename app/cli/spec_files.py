@@ -1,7 +1,9 @@
-"""Reading architecture specs from .json, .jsonl and .csv files, and sending them in batches."""
+"""Reading architecture specs from .json, .jsonl, .csv and .onnx files, and sending them in
+batches."""
 
 from __future__ import annotations
 
+import base64
 import csv
 import json
 from collections.abc import Iterator, Sequence
@@ -15,10 +17,12 @@ SUBMIT_BATCH = 5_000
 
 
 def read_specs(path: Path, space: str = "nb201") -> list[dict[str, Any]]:
-    """Architecture specs ``{space, spec[, settings]}`` from a .json, .jsonl or .csv file.
+    """Architecture specs ``{space, spec[, settings]}`` from a .json, .jsonl, .csv or .onnx
+    file.
 
     .json: a list of specs or of ``{space, spec, settings}`` objects; .jsonl: one per line;
-    .csv: a column ``arch_str`` or ``spec`` and optionally ``space``.
+    .csv: a column ``arch_str`` or ``spec`` and optionally ``space``; .onnx: one model of
+    the ``onnx`` space, whatever ``space`` says.
     """
     if not path.is_file():
         raise CliError(f"no such file: {path}")
@@ -53,7 +57,9 @@ def read_specs(path: Path, space: str = "nb201") -> list[dict[str, Any]]:
             {"space": (row.get("space") or space).strip(), "spec": _spec_value(row[column])}
             for row in rows
         ]
-    raise CliError(f"{path}: unsupported file type {suffix!r}; use .json, .jsonl or .csv")
+    if suffix == ".onnx":
+        return [{"space": "onnx", "spec": {"onnx": base64.b64encode(path.read_bytes()).decode()}}]
+    raise CliError(f"{path}: unsupported file type {suffix!r}; use .json, .jsonl, .csv or .onnx")
 
 
 def _item(entry: Any, space: str, where: str) -> dict[str, Any]:

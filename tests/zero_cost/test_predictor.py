@@ -111,6 +111,18 @@ def test_every_searchable_space_has_an_encoding(name):
     assert not np.array_equal(encode(name, child), vector)
 
 
+def test_every_registered_space_has_an_encoding():
+    for name in spaces.names():
+        assert len(encoding_names(name)) > 0, name
+
+
+def test_onnx_encoding_is_the_graph_summary_under_its_own_names():
+    spec = {"input_shape": [8], "nodes": [{"name": "fc", "op": "linear", "out_features": 10}]}
+    names = encoding_names("onnx")
+    assert names[0] == "onnx:nodes" and len(names) == len(encoding_names("graph"))
+    np.testing.assert_array_equal(encode("onnx", spec), encode("graph", spec))
+
+
 def test_unknown_space_has_no_encoding():
     with pytest.raises(KeyError, match="no architecture encoding"):
         encode("nb301", "anything")

@@ -11,7 +11,7 @@ Each space lives in its own module and registers itself with ``register`` (the r
 in ``_registry``); importing this package imports every space module.
 """
 
-from . import darts, graph, nats_sss, nb101, nb201, transnas_macro, transnas_micro
+from . import darts, graph, nats_sss, nb101, nb201, onnx_model, transnas_macro, transnas_micro
 from ._base import SearchSpace, SpecError
 from ._registry import get, names, register
 
@@ -27,6 +27,7 @@ __all__ = [
     "nats_sss",
     "nb101",
     "nb201",
+    "onnx_model",
     "transnas_macro",
     "transnas_micro",
 ]

@@ -13,6 +13,7 @@ import socket
 from pathlib import Path
 
 import pytest
+import torch
 import typer.main
 from typer.testing import CliRunner
 
@@ -107,6 +108,26 @@ def test_score_local_json(spec_file: Path) -> None:
         assert row["scores"]["snip"]["value"] > 0
         assert row["scores"]["synflow"]["log_value"] is not None
         assert row["scores"]["snip"]["k"] == 1 and row["scores"]["snip"]["std"] == 0.0
+
+
+def test_score_local_reads_an_onnx_file(tmp_path: Path) -> None:
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = numpy_helper.from_array(torch.randn(10, 8).numpy(), "w")
+    graph = helper.make_graph(
+        [helper.make_node("Gemm", ["x", "w"], ["y"], transB=1)],
+        "linear",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 10])],
+        initializer=[weight],
+    )
+    path = tmp_path / "model.onnx"
+    path.write_bytes(helper.make_model(graph).SerializeToString())
+    result = invoke("--json", "score", str(path), "--local", "--proxies", "params",
+                    "--batch-size", "4")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.stdout)["architectures"]
+    assert row["space"] == "onnx" and row["scores"]["params"]["value"] == 80
 
 
 def test_score_local_repeated(spec_file: Path) -> None:
