@@ -110,11 +110,17 @@ class _Translation:
         self.features: dict[str, int] = {}  # Reshape node -> the feature count it names
 
     # -- helpers
+    def array(self, tensor: Any, where: str) -> np.ndarray:
+        """A tensor's values; never from external data, which would name a file to read."""
+        if tensor.HasField("data_location") and tensor.data_location == tensor.EXTERNAL:
+            raise SpecError(f"{where}: tensor {tensor.name!r} keeps its values in an external file")
+        return self._to_array(tensor)
+
     def constant(self, name: str, where: str) -> np.ndarray:
         if name in self.constants:
             return self.constants[name]
         if name in self.initializers:
-            return self._to_array(self.initializers[name])
+            return self.array(self.initializers[name], where)
         raise SpecError(f"{where}: {name!r} must be a constant (an initializer)")
 
     def weight_shape(self, name: str, where: str) -> tuple[int, ...]:
@@ -328,7 +334,7 @@ def _concat(t: _Translation, node: Any, attrs: dict[str, Any], where: str) -> No
 def _constant(t: _Translation, node: Any, attrs: dict[str, Any], where: str) -> None:
     if "value" not in attrs:
         raise SpecError(f"{where}: only a Constant with a tensor 'value' is supported")
-    t.constants[node.output[0]] = t._to_array(attrs["value"])
+    t.constants[node.output[0]] = t.array(attrs["value"], where)
 
 
 _TRANSLATORS: dict[str, Callable[[_Translation, Any, dict[str, Any], str], None]] = {

@@ -278,6 +278,19 @@ def test_a_misread_layer_fails_the_parameter_check(space: OnnxSpace) -> None:
         space.parse(data)
 
 
+def test_external_data_is_never_read(space: OnnxSpace, tmp_path: Any) -> None:
+    """A constant that keeps its values in an external file names a path; the space refuses
+    it rather than open that path."""
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(torch.tensor([1, 4], dtype=torch.int64).numpy().tobytes())
+    shape = TensorProto(name="shape", data_type=TensorProto.INT64, dims=[2])
+    shape.data_location = TensorProto.EXTERNAL
+    shape.external_data.add(key="location", value=str(secret))
+    data = conv_then(helper.make_node("Reshape", ["c", "shape"], ["y"]), [shape])
+    with pytest.raises(SpecError, match="external file"):
+        space.parse(data)
+
+
 def test_the_supported_operators_are_listed() -> None:
     assert "Conv" in SUPPORTED_OPERATORS and "Gemm" in SUPPORTED_OPERATORS
     assert list(SUPPORTED_OPERATORS) == sorted(SUPPORTED_OPERATORS)
