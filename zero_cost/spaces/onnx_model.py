@@ -37,6 +37,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -101,6 +102,8 @@ class _Translation:
 
         self._to_array = numpy_helper.to_array
         self.initializers = {t.name: t for t in graph.initializer}
+        self.readers = Counter(name for node in graph.node for name in node.input)
+        self.readers.update(output.name for output in graph.output)
         self.constants: dict[str, np.ndarray] = {}
         self.source: dict[str, str] = {}
         self.nodes: list[dict[str, Any]] = []
@@ -228,8 +231,9 @@ def _add(t: _Translation, node: Any, attrs: dict[str, Any], where: str) -> None:
     if not constants:
         t.emit(node.output[0], "add", [t.computed(x, where) for x in computed])
         return
-    # A bias added to a MatMul without one: the bias of that linear layer.
-    layer = t.by_name.get(t.source.get(computed[0], ""), {}) if len(computed) == 1 else {}
+    # A bias added to a MatMul without one (read by nothing else): that layer's bias.
+    single = len(computed) == 1 and t.readers[computed[0]] == 1
+    layer = t.by_name.get(t.source.get(computed[0], ""), {}) if single else {}
     if len(constants) != 1 or layer.get("op") != "linear" or layer.get("bias"):
         raise SpecError(f"{where}: Add of a constant is supported only as a MatMul's bias")
     shape = t.weight_shape(constants[0], where)

@@ -240,6 +240,11 @@ def conv_then(node: Any, extra: list | None = None) -> bytes:
          ["input 'x'", "fixed sizes", "'?'"]),
         (tiny_model([helper.make_node("MatMul", ["x", "x"], ["y"])], [], [1, 8]),
          ["MatMul", "initializer"]),
+        (tiny_model([helper.make_node("MatMul", ["x", "w"], ["h"]),
+                     helper.make_node("Add", ["h", "b"], ["hb"]),
+                     helper.make_node("Add", ["h", "hb"], ["y"])],
+                    [weights("w", 8, 10), weights("b", 10)], [1, 8]),
+         ["Add", "MatMul's bias"]),  # the product is also read unbiased: no bias to fold
         (conv_then(helper.make_node("Reshape", ["c", "s"], ["y"]),
                    [numpy_helper.from_array(torch.tensor([1, 5]).numpy(), "s")]),
          ["Reshape", "to 5 features is not a flatten", "144 values"]),
