@@ -51,7 +51,8 @@ ServiceDataOption = Annotated[
     Literal["synthetic", "npz"] | None,
     typer.Option(
         help="Scoring batch: Gaussian noise, or CIFAR images from an .npz in the server's data "
-        "directory (ZC_DATA_DIR). Default: the service's default data profile (GET /v1/config)."
+        "directory (ZC_DATA_DIR): --data-file where the command has it, else "
+        "cifar10_sample.npz. Default: the service's default data profile (GET /v1/config)."
     ),
 ]
 BatchSizeOption = Annotated[
