@@ -120,7 +120,6 @@ def _naslib_jacob_cov(jacobian: np.ndarray) -> float:
 
 def _score_cell(job: tuple[dict, Setting, tuple[str, ...]]) -> dict[str, float]:
     spec, setting, names = job
-    torch.set_num_threads(1)
     space = spaces.get("nb101")
     model = space.build(space.parse(spec), num_classes=10, seed=setting.init_seed)
     batch = _batch(setting.data_seed, setting.augmented)
@@ -144,7 +143,7 @@ def score_cells(
     ]
     rows: list[dict[str, float]] = []
     start = time.perf_counter()
-    with context.Pool(processes) as pool:
+    with context.Pool(processes, initializer=torch.set_num_threads, initargs=(1,)) as pool:
         for row in pool.imap(_score_cell, jobs, chunksize=1):
             rows.append(row)
             elapsed = time.perf_counter() - start

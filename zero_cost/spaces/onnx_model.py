@@ -133,6 +133,14 @@ class _Translation:
         self.weights += math.prod(shape)
         return shape
 
+    def has_bias(self, node: Any, where: str) -> bool:
+        """Whether a Conv or Gemm node has its optional third input, the bias (counted as
+        weights like the others)."""
+        if len(node.input) < 3 or node.input[2] == "":
+            return False
+        self.weight_shape(node.input[2], where)
+        return True
+
     def computed(self, name: str, where: str) -> str:
         if name in self.initializers or name in self.constants:
             raise SpecError(f"{where}: {name!r} is a constant where a computed tensor is needed")
@@ -186,9 +194,6 @@ def _conv(t: _Translation, node: Any, attrs: dict[str, Any], where: str) -> None
     kernel = _square(attrs.get("kernel_shape", weight[2:]), "kernel_shape", where)
     stride = _square(attrs.get("strides", [1, 1]), "strides", where)
     dilation = _square(attrs.get("dilations", [1, 1]), "dilations", where)
-    bias = len(node.input) > 2 and node.input[2] != ""
-    if bias:
-        t.weight_shape(node.input[2], where)
     t.emit(
         node.output[0],
         "conv2d",
@@ -199,7 +204,7 @@ def _conv(t: _Translation, node: Any, attrs: dict[str, Any], where: str) -> None
         padding=_padding(attrs, kernel, stride, dilation, where),
         dilation=dilation,
         groups=int(attrs.get("group", 1)),
-        bias=bias,
+        bias=t.has_bias(node, where),
     )
 
 
@@ -209,10 +214,8 @@ def _gemm(t: _Translation, node: Any, attrs: dict[str, Any], where: str) -> None
     weight = t.weight_shape(node.input[1], where)
     if len(weight) != 2:
         raise SpecError(f"{where}: the weights must be a matrix, got shape {list(weight)}")
-    bias = len(node.input) > 2 and node.input[2] != ""
-    if bias:
-        t.weight_shape(node.input[2], where)
     out_features = weight[0] if attrs.get("transB", 0) else weight[1]
+    bias = t.has_bias(node, where)
     source = t.computed(node.input[0], where)
     t.emit(node.output[0], "linear", [source], out_features=out_features, bias=bias)
 
