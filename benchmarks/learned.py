@@ -10,10 +10,14 @@ it would replace (``log_rank`` over the baseline proxies: those of
   mean and standard deviation over the splits, for the predictor as it ships (model weight
   chosen by inner cross-validation on the n labelled cells), the model alone (weight 1) and
   the baseline on the same held-out cells;
-* 5-fold cross-validation on all 400 cells, repeated over a few fold seeds.
+* 5-fold cross-validation on all 400 cells, repeated over a few fold seeds;
+* how the feature set was chosen: the cells halved by a fixed seed, the classic proxies
+  against every fast proxy compared on one half only, the other half showing whether the
+  choice holds on cells it never saw.
 
 Every number is out-of-sample; nothing is tuned here (``GBM_PARAMS``, ``WEIGHTS`` and the
-rule are fixed in ``zero_cost.predictor``). Scores are read from the table that
+rule are fixed in ``zero_cost.predictor``). Features: every registered proxy but the slow
+ones (:data:`SLOW_PROXIES`; all with ``--all-proxies``). Scores are read from the table that
 ``benchmarks/reproduce_nb201.py --scores .cache/nb201_all_scores.csv`` writes (proxy scores
 of the same cells, one batch of 64 CIFAR-10 training images, seed 0); when it is missing or
 lacks a proxy, the proxies needed here are scored and cached in
@@ -32,6 +36,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -64,12 +69,30 @@ GOALS = {100: 0.94, 200: 0.955, 320: 0.965}
 """Held-out Spearman goals of the issue by label count (0.965 is set for 400 labels, the
 most this 400-cell set allows is 320 with 80 held out); at 20 and 50: the baseline."""
 PUBLISHED = "NAS-Bench-Suite-Zero's XGBoost (CIFAR-10): 0.905 at 100 labels, 0.941 at 400"
+SLOW_PROXIES = ("ntk_cond",)
+"""Left out of the features unless ``--all-proxies``: over 10x the seconds of a gradient
+pass per NB201 cell (``docs/performance.md``), too slow to score every candidate."""
+SPLIT_SEED = 2026
+"""Seed of the permutation that halves the cells for the choice of the feature set."""
+HALVES = ("development", "confirmation")
+CHOICE_SIZES = (50, 100)
+"""Labelled cells per split in the choice of the feature set (inside one half of 200)."""
 
 
 def default_baseline() -> tuple[str, ...]:
     """The recommended label-free ranker's proxies, or :data:`DEFAULT_BASELINE` until one
     is recommended."""
     return tuple(ensemble.recommended("nb201").proxies) or DEFAULT_BASELINE
+
+
+def feature_sets(baseline: Sequence[str]) -> dict[str, list[str]]:
+    """The candidate proxy feature sets: ``classic`` (the ten classic proxies and the
+    baseline's) and ``fast`` (every registered proxy but :data:`SLOW_PROXIES`)."""
+    fast = [p for p in PROXIES if p not in SLOW_PROXIES]
+    return {
+        "classic": list(dict.fromkeys([*CLASSIC_PROXIES, *baseline])),
+        "fast": list(dict.fromkeys([*fast, *baseline])),
+    }
 
 
 def load_scores(
@@ -151,6 +174,49 @@ def learning_curve(
     return Curve(results, weights)
 
 
+def _half_spearman(
+    job: tuple[predictor.Features, np.ndarray, np.ndarray, tuple[str, ...], int, int],
+) -> float:
+    """Mean held-out Spearman of the shipped predictor trained on n of ``rows`` and
+    evaluated on the others of ``rows``, over ``repeats`` splits (split r uses seed r)."""
+    features, accuracy, rows, baseline, n, repeats = job
+    values = []
+    for repeat in range(repeats):
+        order = np.random.default_rng(repeat).permutation(rows)
+        train, test = order[:n], order[n:]
+        model = predictor.Predictor(baseline=baseline)
+        model.fit(features.take(train), accuracy[train], seed=repeat)
+        prediction = model.predict(features.take(test))
+        values.append(predictor.evaluate(prediction, accuracy[test]).spearman)
+    return float(np.mean(values))
+
+
+def feature_set_choice(
+    features: dict[str, predictor.Features],
+    accuracies: dict[str, np.ndarray],
+    baseline: tuple[str, ...],
+    repeats: int,
+    processes: int,
+) -> dict[tuple[str, str, str, int], float]:
+    """(feature set, half, dataset, n) -> mean held-out Spearman inside that half.
+
+    The cells are halved by a permutation with :data:`SPLIT_SEED`; within a half, the
+    shipped predictor is trained on n cells and evaluated on the others of the half."""
+    size = len(next(iter(accuracies.values())))
+    order = np.random.default_rng(SPLIT_SEED).permutation(size)
+    halves = dict(zip(HALVES, (order[: size // 2], order[size // 2 :]), strict=True))
+    keys = [
+        (name, half, d, n)
+        for name in features
+        for half in HALVES
+        for d in accuracies
+        for n in CHOICE_SIZES
+    ]
+    jobs = [(features[s], accuracies[d], halves[h], baseline, n, repeats) for s, h, d, n in keys]
+    with get_context("spawn").Pool(processes) as pool:
+        return dict(zip(keys, pool.map(_half_spearman, jobs, chunksize=1), strict=True))
+
+
 def cross_validation(
     features: predictor.Features,
     accuracy: np.ndarray,
@@ -196,6 +262,7 @@ def _markdown(
     curves: dict[str, Curve],
     cv: dict[str, np.ndarray],
     whole: dict[str, predictor.Evaluation],
+    choice: dict[tuple[str, str, str, int], float],
     args: argparse.Namespace,
     baseline: tuple[str, ...],
     feature_proxies: Sequence[str],
@@ -225,9 +292,11 @@ def _markdown(
         "as in `docs/reproduction.md` (one batch of 64 CIFAR-10 training images, seed 0;",
         f"source: {source}).",
         "",
-        f"* **Features**: the proxy scores {', '.join(feature_proxies)} (synflow as its",
-        "  log), the NB201 encoding (one-hot op per edge, 30 values) and the quantile of the",
-        "  baseline ensemble's score.",
+        f"* **Features**: the proxy scores {', '.join(feature_proxies)} (log-scale proxies",
+        "  such as synflow as their log), the NB201 encoding (one-hot op per edge, 30 values)",
+        "  and the quantile of the baseline ensemble's score. How this set was chosen (every",
+        f"  registered proxy but the slow {', '.join(SLOW_PROXIES)}, rather than the classic ten",
+        "  and the baseline's) is at the end.",
         f"* **Baseline**: {base}, the label-free ranker the predictor would replace"
         f" ({provenance}); it needs no labels and is evaluated on the same held-out cells.",
         "* **Learned** is the predictor as it ships: a gradient-boosting model (hyperparameters",
@@ -353,9 +422,58 @@ def _markdown(
         f"With {n_cells} cells the most labels that leave cells to evaluate is 320; the",
         "cross-validation above (folds of 320 labelled cells, pooled out-of-fold) is the",
         "steadier figure there.",
+    ]
+    lines += _choice_markdown(choice, datasets, n_cells, args.repeats)
+    return "\n".join(lines)
+
+
+def _choice_markdown(
+    choice: dict[tuple[str, str, str, int], float],
+    datasets: Sequence[str],
+    n_cells: int,
+    repeats: int,
+) -> list[str]:
+    """The section on how the feature set was chosen."""
+    sets = list(dict.fromkeys(key[0] for key in choice))
+    columns = [(d, n) for d in datasets for n in CHOICE_SIZES]
+
+    def mean(name: str, half: str) -> float:
+        return float(np.mean([choice[name, half, d, n] for d, n in columns]))
+
+    picked = {half: max(sets, key=lambda name: mean(name, half)) for half in HALVES}
+    lines = [
+        "",
+        "## How the feature set was chosen",
+        "",
+        f"The rule, fixed before the comparison: the {n_cells} cells are halved by a random",
+        f"permutation with seed {SPLIT_SEED} into a development and a confirmation half. Within",
+        f"a half the shipped predictor is trained on n = {' and '.join(map(str, CHOICE_SIZES))}",
+        f"random cells of that half and evaluated on the rest of it ({repeats} splits, split r",
+        "uses seed r); the feature set with the higher mean held-out Spearman over the",
+        "datasets and both n **on the development half** is the default. The confirmation half",
+        "took no part in the choice: it shows whether the gain holds on cells the choice never",
+        "saw. `classic`: the ten classic proxies and the baseline's; `fast`: every registered",
+        f"proxy but {', '.join(SLOW_PROXIES)} (over 10x a gradient pass per cell, see",
+        "[performance.md](performance.md)).",
+        "",
+        "| feature set | half | "
+        + " | ".join(f"{NAMES[d]} n={n}" for d, n in columns)
+        + " | mean |",
+        "|---|---|" + "---|" * (len(columns) + 1),
+    ]
+    for half in HALVES:
+        for name in sets:
+            values = " | ".join(f"{choice[name, half, d, n]:.3f}" for d, n in columns)
+            lines.append(f"| `{name}` | {half} | {values} | {mean(name, half):.4f} |")
+    agree = "the same" if picked[HALVES[0]] == picked[HALVES[1]] else "**another**"
+    gain = mean("fast", HALVES[1]) - mean("classic", HALVES[1])
+    lines += [
+        "",
+        f"The development half picks `{picked[HALVES[0]]}`; the confirmation half would pick "
+        f"{agree} (`{picked[HALVES[1]]}`); `fast` minus `classic` there: {gain:+.4f}.",
         "",
     ]
-    return "\n".join(lines)
+    return lines
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -365,7 +483,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--all-proxies",
         action="store_true",
-        help="every registered proxy as a feature, not the ten classic ones and the baseline's",
+        help=f"every registered proxy as a feature, {', '.join(SLOW_PROXIES)} included",
     )
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
     parser.add_argument("--processes", type=int, default=os.cpu_count() or 1)
@@ -379,22 +497,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"reference data not found in {SHARED_DATA}", file=sys.stderr)
         return 2
     baseline = tuple(args.baseline) if args.baseline else default_baseline()
-    chosen = PROXIES if args.all_proxies else CLASSIC_PROXIES
-    feature_proxies = list(dict.fromkeys([*chosen, *baseline]))
-    cells, scores, source = load_scores(args.scores_csv, feature_proxies, args.processes)
+    sets = feature_sets(baseline)
+    feature_proxies = sets["fast"]
+    if args.all_proxies:
+        feature_proxies = list(dict.fromkeys([*PROXIES, *baseline]))
+    needed = list(dict.fromkeys([*feature_proxies, *sets["classic"]]))
+    cells, scores, source = load_scores(args.scores_csv, needed, args.processes)
     start = time.perf_counter()
-    features = predictor.Features.build(scores, space="nb201", archs=[c.arch_str for c in cells])
+    archs = [c.arch_str for c in cells]
+
+    def build(names: Sequence[str]) -> predictor.Features:
+        return predictor.Features.build({p: scores[p] for p in names}, space="nb201", archs=archs)
+
+    features = build(feature_proxies)
     base_scores = ensemble.log_rank({p: scores[p] for p in baseline})
+    accuracies = {d: np.array([c.accuracies[d] for c in cells]) for d in args.datasets}
     curves, cv, whole = {}, {}, {}
-    for d in args.datasets:
+    for d, accuracy in accuracies.items():
         print(f"{d}:", file=sys.stderr)
-        accuracy = np.array([c.accuracies[d] for c in cells])
         curves[d] = learning_curve(features, accuracy, baseline, args.sizes, args.repeats)
         cv[d] = cross_validation(features, accuracy, baseline, args.folds, args.cv_seeds)
         whole[d] = predictor.evaluate(base_scores, accuracy)
+    print("choice of the feature set ...", file=sys.stderr)
+    candidates = {name: build(names) for name, names in sets.items()}
+    choice = feature_set_choice(candidates, accuracies, baseline, args.repeats, args.processes)
     seconds = time.perf_counter() - start
     text = _markdown(
-        curves, cv, whole, args, baseline, feature_proxies, source, seconds, len(cells)
+        curves, cv, whole, choice, args, baseline, feature_proxies, source, seconds, len(cells)
     )
     args.output.write_text(text)
     print(text)

@@ -1,0 +1,53 @@
+"""benchmarks/learned.py: its feature sets, and one small end-to-end run on stand-in scores.
+
+The full run (docs/learned.md) scores every proxy on the 400 reference cells; here the
+scores are random stand-ins with the real cells and accuracies, so only the mechanics are
+checked (every section written, the choice of the feature set made on one half only).
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks import learned
+from benchmarks.reproduce_nb201 import CLASSIC_PROXIES, load_cells, write_scores
+from zero_cost import proxies
+
+
+def test_fast_features_are_every_proxy_but_the_slow_ones():
+    sets = learned.feature_sets(("meco",))
+    assert set(sets["fast"]) == set(proxies.names()) - set(learned.SLOW_PROXIES)
+    assert sets["classic"] == [*CLASSIC_PROXIES, "meco"]
+    assert set(sets["classic"]) < set(sets["fast"])
+
+
+def test_a_small_run_writes_every_section(shared_data: Path, tmp_path: Path):
+    cells = load_cells(shared_data / "nb201_dev.csv")
+    rng = np.random.default_rng(0)
+    accuracy = np.array([cell.accuracy for cell in cells])
+    names = list(proxies.names())
+    # Stand-ins: meco follows the accuracy (so the baseline ranks), the others are noise.
+    scores = {p: rng.normal(size=len(cells)) for p in names}
+    scores["meco"] = accuracy + rng.normal(0, 1.0, len(cells))
+    table = tmp_path / "scores.csv"
+    write_scores(table, cells, scores, {p: np.zeros(len(cells)) for p in names})
+    output = tmp_path / "learned.md"
+    argv = ["--scores-csv", str(table), "--datasets", "cifar10_test", "--sizes", "20"]
+    argv += ["--repeats", "1", "--cv-seeds", "1", "--processes", "1", "--output", str(output)]
+
+    assert learned.main(argv) == 0
+
+    text = output.read_text()
+    for heading in ("## Learning curve", "## Cross-validation on all cells", "## Goals"):
+        assert heading in text
+    choice = text[text.index("## How the feature set was chosen") :]
+    rows = [line for line in choice.splitlines() if line.startswith("| `")]
+    assert [row.split(" | ")[:2] for row in rows] == [
+        ["| `classic`", "development"],
+        ["| `fast`", "development"],
+        ["| `classic`", "confirmation"],
+        ["| `fast`", "confirmation"],
+    ]
+    assert "The development half picks `" in choice
+    fast = ", ".join(learned.feature_sets(("meco",))["fast"])
+    assert f"the proxy scores {fast} (log-scale" in text
