@@ -471,6 +471,8 @@ def _choice_markdown(
         "",
         f"The development half picks `{picked[HALVES[0]]}`; the confirmation half would pick "
         f"{agree} (`{picked[HALVES[1]]}`); `fast` minus `classic` there: {gain:+.4f}.",
+        "The tables above use cells of both halves, so they carry a little of this choice;",
+        "the confirmation half's rows are the figures free of it.",
         "",
     ]
     return lines
