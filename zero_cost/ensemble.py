@@ -31,6 +31,7 @@ __all__ = [
     "names",
     "ranker",
     "recommended",
+    "two_stage",
     "vote",
 ]
 
@@ -139,6 +140,41 @@ def log_rank(scores: Scores) -> NDArray[np.float64]:
     """
     ranks = _normalised_ranks(_score_matrix(scores))
     return ranks.shape[0] * _mean_over_available(np.log(ranks))
+
+
+def two_stage(first: Scores, second: Scores, fraction: float = 0.2) -> NDArray[np.float64]:
+    """Rank by ``log_rank(first)``, then re-rank its best ``fraction`` by ``log_rank(second)``.
+
+    For the top of a space: a ranker that orders the whole space well (``first``) can order
+    its best candidates poorly, and proxies that tell good from very good (``second``) can
+    rank the whole space poorly. Candidates whose first-stage rank quantile (among the
+    candidates it scores) is above ``1 - fraction`` form the top group and score ``1 +`` their
+    rank quantile by the second stage within the group, in (1, 2]; the others keep their
+    first-stage quantile, in (0, 1]. So the top group stays above everyone else, and only its
+    order comes from ``second``. A candidate of the top group that the second stage cannot
+    score ranks last in the group; one the first stage cannot score is NaN.
+
+    Raises:
+        ValueError: ``fraction`` outside (0, 1].
+    """
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction!r}")
+    first_scores = log_rank(first)
+    second_matrix = _score_matrix(second)
+    if second_matrix.shape[1] not in (0, first_scores.size):
+        raise ValueError("both stages must score the same candidates")
+    valid = ~np.isnan(first_scores)
+    result = np.full(first_scores.shape, np.nan)
+    result[valid] = stats.rankdata(first_scores[valid]) / np.count_nonzero(valid)
+    top = valid & (result > 1 - fraction)
+    if not top.any():
+        return result
+    group = np.zeros(np.count_nonzero(top))  # no second-stage proxy scores anyone: a tie
+    if second_matrix.shape[0]:
+        group = log_rank({str(k): row[top] for k, row in enumerate(second_matrix)})
+    group = np.where(np.isnan(group), -np.inf, group)
+    result[top] = 1 + stats.rankdata(group) / group.size
+    return result
 
 
 def _mean_over_available(values: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -268,3 +268,45 @@ def test_ranker_fills_in_what_a_request_omits():
     assert ranker(["params"], "mean_rank", "nb201") == (["params"], "mean_rank")
     with pytest.raises(ValueError, match="space"):
         ranker(None, None, None)
+
+
+# --------------------------------------------------------------------------- two_stage
+
+
+def test_two_stage_by_hand():
+    """The best 30 % by the first stage (8, 9, 10) stay on top, ordered by the second."""
+    first = {"a": list(range(1, 11))}
+    second = {"b": list(range(10, 0, -1))}
+    result = ensemble.two_stage(first, second, fraction=0.3)
+    np.testing.assert_allclose(result[:7], np.arange(1, 8) / 10)
+    np.testing.assert_allclose(result[7:], [2.0, 1 + 2 / 3, 1 + 1 / 3])
+    # The rest of the order is the first stage's: only the top group was re-ranked.
+    assert list(np.argsort(-result)[:3]) == [7, 8, 9]
+
+
+def test_two_stage_missing_values():
+    """No first-stage score: NaN. No second-stage score inside the top group: last of it.
+    No second-stage score for anyone: the group ties, still above the rest."""
+    result = ensemble.two_stage({"a": [1, 2, None, 4]}, {"b": [None, 1, 1, None]}, 0.5)
+    np.testing.assert_allclose(result, [1 / 3, 2.0, np.nan, 1.5])
+    result = ensemble.two_stage({"a": range(10)}, {"b": [None] * 10}, 0.2)
+    np.testing.assert_allclose(result, [*(np.arange(1, 9) / 10), 1.75, 1.75])
+
+
+def test_two_stage_whole_fraction_is_the_second_stage():
+    rng = np.random.default_rng(0)
+    first, second = {"a": rng.normal(size=30)}, {"b": rng.normal(size=30), "c": rng.normal(size=30)}
+    np.testing.assert_allclose(
+        stats.rankdata(ensemble.two_stage(first, second, 1.0)), stats.rankdata(log_rank(second))
+    )
+
+
+@pytest.mark.parametrize("fraction", [0.0, -0.1, 1.5])
+def test_two_stage_rejects_bad_fraction(fraction):
+    with pytest.raises(ValueError, match="fraction"):
+        ensemble.two_stage({"a": [1, 2]}, {"b": [1, 2]}, fraction)
+
+
+def test_two_stage_needs_the_same_candidates():
+    with pytest.raises(ValueError, match="same candidates"):
+        ensemble.two_stage({"a": [1, 2, 3]}, {"b": [1, 2]})

@@ -7,10 +7,10 @@ checked (every section written, the choice of the feature set made on one half o
 
 from pathlib import Path
 
-import numpy as np
+from benchmark_support import stand_in_table
 
 from benchmarks import learned
-from benchmarks.reproduce_nb201 import CLASSIC_PROXIES, load_cells, write_scores
+from benchmarks.reproduce_nb201 import CLASSIC_PROXIES
 from zero_cost import proxies
 
 
@@ -22,15 +22,8 @@ def test_fast_features_are_every_proxy_but_the_slow_ones():
 
 
 def test_a_small_run_writes_every_section(shared_data: Path, tmp_path: Path):
-    cells = load_cells(shared_data / "nb201_dev.csv")
-    rng = np.random.default_rng(0)
-    accuracy = np.array([cell.accuracy for cell in cells])
-    names = list(proxies.names())
-    # Stand-ins: meco follows the accuracy (so the baseline ranks), the others are noise.
-    scores = {p: rng.normal(size=len(cells)) for p in names}
-    scores["meco"] = accuracy + rng.normal(0, 1.0, len(cells))
     table = tmp_path / "scores.csv"
-    write_scores(table, cells, scores, {p: np.zeros(len(cells)) for p in names})
+    stand_in_table(shared_data, table)
     output = tmp_path / "learned.md"
     argv = ["--scores-csv", str(table), "--datasets", "cifar10_test", "--sizes", "20"]
     argv += ["--repeats", "1", "--cv-seeds", "1", "--processes", "1", "--output", str(output)]
