@@ -16,8 +16,9 @@ it would replace (``log_rank`` over the baseline proxies: those of
   choice holds on cells it never saw.
 
 Every number is out-of-sample; nothing is tuned here (``GBM_PARAMS``, ``WEIGHTS`` and the
-rule are fixed in ``zero_cost.predictor``). Features: every registered proxy but the slow
-ones (:data:`SLOW_PROXIES`; all with ``--all-proxies``). Scores are read from the table that
+rule are fixed in ``zero_cost.predictor``). Features: the proxy set that the rule picks on the
+development half (:func:`feature_sets`; every proxy with ``--all-proxies``). Scores are read
+from the table that
 ``benchmarks/reproduce_nb201.py --scores .cache/nb201_all_scores.csv`` writes (proxy scores
 of the same cells, one batch of 64 CIFAR-10 training images, seed 0); when it is missing or
 lacks a proxy, the proxies needed here are scored and cached in
@@ -191,6 +192,24 @@ def _half_spearman(
     return float(np.mean(values))
 
 
+def split_halves(size: int) -> dict[str, np.ndarray]:
+    """The development and the confirmation half of ``size`` cells (a permutation with
+    :data:`SPLIT_SEED`, cut in two)."""
+    order = np.random.default_rng(SPLIT_SEED).permutation(size)
+    return dict(zip(HALVES, (order[: size // 2], order[size // 2 :]), strict=True))
+
+
+def picked_set(choice: dict[tuple[str, str, str, int], float], half: str) -> str:
+    """The feature set with the higher mean held-out Spearman on ``half`` (over the datasets
+    and sizes of ``choice``); ties go to the first set."""
+    sets = list(dict.fromkeys(key[0] for key in choice))
+    means = {
+        name: np.mean([value for key, value in choice.items() if key[:2] == (name, half)])
+        for name in sets
+    }
+    return max(sets, key=lambda name: means[name])
+
+
 def feature_set_choice(
     features: dict[str, predictor.Features],
     accuracies: dict[str, np.ndarray],
@@ -202,9 +221,7 @@ def feature_set_choice(
 
     The cells are halved by a permutation with :data:`SPLIT_SEED`; within a half, the
     shipped predictor is trained on n cells and evaluated on the others of the half."""
-    size = len(next(iter(accuracies.values())))
-    order = np.random.default_rng(SPLIT_SEED).permutation(size)
-    halves = dict(zip(HALVES, (order[: size // 2], order[size // 2 :]), strict=True))
+    halves = split_halves(len(next(iter(accuracies.values()))))
     keys = [
         (name, half, d, n)
         for name in features
@@ -279,6 +296,13 @@ def _markdown(
         provenance = "given with `--baseline`"
     else:
         provenance = "a stand-in while `zero_cost.ensemble.recommended` names no proxies"
+    origin = "The proxies: every registered proxy (`--all-proxies`)."
+    if not args.all_proxies:
+        origin = (
+            f"The proxies: the `{picked_set(choice, HALVES[0])}` set, picked by the rule at"
+            " the end (`fast`: every registered proxy but the slow"
+            f" {', '.join(SLOW_PROXIES)}; `classic`: the ten classic ones and the baseline's)."
+        )
     command = "    .venv/bin/python benchmarks/learned.py"
     if args.baseline:
         command += f" --baseline {' '.join(args.baseline)}"
@@ -294,9 +318,7 @@ def _markdown(
         "",
         f"* **Features**: the proxy scores {', '.join(feature_proxies)} (log-scale proxies",
         "  such as synflow as their log), the NB201 encoding (one-hot op per edge, 30 values)",
-        "  and the quantile of the baseline ensemble's score. How this set was chosen (every",
-        f"  registered proxy but the slow {', '.join(SLOW_PROXIES)}, rather than the classic ten",
-        "  and the baseline's) is at the end.",
+        f"  and the quantile of the baseline ensemble's score. {origin}",
         f"* **Baseline**: {base}, the label-free ranker the predictor would replace"
         f" ({provenance}); it needs no labels and is evaluated on the same held-out cells.",
         "* **Learned** is the predictor as it ships: a gradient-boosting model (hyperparameters",
@@ -440,7 +462,7 @@ def _choice_markdown(
     def mean(name: str, half: str) -> float:
         return float(np.mean([choice[name, half, d, n] for d, n in columns]))
 
-    picked = {half: max(sets, key=lambda name: mean(name, half)) for half in HALVES}
+    picked = {half: picked_set(choice, half) for half in HALVES}
     lines = [
         "",
         "## How the feature set was chosen",
@@ -450,7 +472,8 @@ def _choice_markdown(
         f"a half the shipped predictor is trained on n = {' and '.join(map(str, CHOICE_SIZES))}",
         f"random cells of that half and evaluated on the rest of it ({repeats} splits, split r",
         "uses seed r); the feature set with the higher mean held-out Spearman over the",
-        "datasets and both n **on the development half** is the default. The confirmation half",
+        "datasets and both n **on the development half** is the one the tables above use",
+        "(unless `--all-proxies`). The confirmation half",
         "took no part in the choice: it shows whether the gain holds on cells the choice never",
         "saw. `classic`: the ten classic proxies and the baseline's; `fast`: every registered",
         f"proxy but {', '.join(SLOW_PROXIES)} (over 10x a gradient pass per cell, see",
@@ -500,10 +523,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     baseline = tuple(args.baseline) if args.baseline else default_baseline()
     sets = feature_sets(baseline)
-    feature_proxies = sets["fast"]
+    needed = list(dict.fromkeys(p for names in sets.values() for p in names))
     if args.all_proxies:
-        feature_proxies = list(dict.fromkeys([*PROXIES, *baseline]))
-    needed = list(dict.fromkeys([*feature_proxies, *sets["classic"]]))
+        needed = list(dict.fromkeys([*PROXIES, *baseline]))
     cells, scores, source = load_scores(args.scores_csv, needed, args.processes)
     start = time.perf_counter()
     archs = [c.arch_str for c in cells]
@@ -511,18 +533,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     def build(names: Sequence[str]) -> predictor.Features:
         return predictor.Features.build({p: scores[p] for p in names}, space="nb201", archs=archs)
 
+    accuracies = {d: np.array([c.accuracies[d] for c in cells]) for d in args.datasets}
+    print("choice of the feature set ...", file=sys.stderr)
+    candidates = {name: build(names) for name, names in sets.items()}
+    choice = feature_set_choice(candidates, accuracies, baseline, args.repeats, args.processes)
+    feature_proxies = sets[picked_set(choice, HALVES[0])]
+    if args.all_proxies:
+        feature_proxies = needed
     features = build(feature_proxies)
     base_scores = ensemble.log_rank({p: scores[p] for p in baseline})
-    accuracies = {d: np.array([c.accuracies[d] for c in cells]) for d in args.datasets}
     curves, cv, whole = {}, {}, {}
     for d, accuracy in accuracies.items():
         print(f"{d}:", file=sys.stderr)
         curves[d] = learning_curve(features, accuracy, baseline, args.sizes, args.repeats)
         cv[d] = cross_validation(features, accuracy, baseline, args.folds, args.cv_seeds)
         whole[d] = predictor.evaluate(base_scores, accuracy)
-    print("choice of the feature set ...", file=sys.stderr)
-    candidates = {name: build(names) for name, names in sets.items()}
-    choice = feature_set_choice(candidates, accuracies, baseline, args.repeats, args.processes)
     seconds = time.perf_counter() - start
     text = _markdown(
         curves, cv, whole, choice, args, baseline, feature_proxies, source, seconds, len(cells)

@@ -147,12 +147,14 @@ def two_stage(first: Scores, second: Scores, fraction: float = 0.2) -> NDArray[n
 
     For the top of a space: a ranker that orders the whole space well (``first``) can order
     its best candidates poorly, and proxies that tell good from very good (``second``) can
-    rank the whole space poorly. Candidates whose first-stage rank quantile (among the
-    candidates it scores) is above ``1 - fraction`` form the top group and score ``1 +`` their
-    rank quantile by the second stage within the group, in (1, 2]; the others keep their
-    first-stage quantile, in (0, 1]. So the top group stays above everyone else, and only its
-    order comes from ``second``. A candidate of the top group that the second stage cannot
-    score ranks last in the group; one the first stage cannot score is NaN.
+    rank the whole space poorly. Of the n candidates the first stage scores, those whose
+    first-stage rank (1 = worst, average ranks for ties) is above ``n * (1 - fraction)`` form
+    the top group: the best ``ceil(fraction * n)``, and candidates tied across that cut-off all
+    in or all out, by their average rank. The group scores ``1 +`` their rank quantile by
+    the second stage within the group, in (1, 2]; the others keep their first-stage rank
+    quantile, in (0, 1]. So the top group stays above everyone else, and only its order
+    comes from ``second``. A candidate of the top group that the second stage
+    cannot score ranks last in the group; one the first stage cannot score is NaN.
 
     Raises:
         ValueError: ``fraction`` outside (0, 1].
@@ -165,8 +167,11 @@ def two_stage(first: Scores, second: Scores, fraction: float = 0.2) -> NDArray[n
         raise ValueError("both stages must score the same candidates")
     valid = ~np.isnan(first_scores)
     result = np.full(first_scores.shape, np.nan)
-    result[valid] = stats.rankdata(first_scores[valid]) / np.count_nonzero(valid)
-    top = valid & (result > 1 - fraction)
+    n = np.count_nonzero(valid)
+    ranks = stats.rankdata(first_scores[valid])
+    result[valid] = ranks / n
+    top = np.zeros(first_scores.shape, dtype=bool)
+    top[valid] = ranks > n - fraction * n + 1e-9  # not n * (1 - fraction): 1 - 0.9 < 0.1
     if not top.any():
         return result
     group = np.zeros(np.count_nonzero(top))  # no second-stage proxy scores anyone: a tie

@@ -280,8 +280,27 @@ def test_two_stage_by_hand():
     result = ensemble.two_stage(first, second, fraction=0.3)
     np.testing.assert_allclose(result[:7], np.arange(1, 8) / 10)
     np.testing.assert_allclose(result[7:], [2.0, 1 + 2 / 3, 1 + 1 / 3])
-    # The rest of the order is the first stage's: only the top group was re-ranked.
-    assert list(np.argsort(-result)[:3]) == [7, 8, 9]
+    assert list(np.argsort(-result)[:3]) == [7, 8, 9]  # best: the second stage's order
+
+
+@pytest.mark.parametrize(
+    ("n", "fraction"),
+    [(10, 0.9), (50, 0.9), (100, 0.9), (200, 0.2), (7, 0.5), (3, 1 / 3), (10, 1.0), (10, 0.05)],
+)
+def test_two_stage_top_group_is_the_best_fraction(n, fraction):
+    """Without ties the group is the best ceil(fraction * n) candidates, never one more
+    through rounding (1 - 0.9 is below 0.1 in floating point)."""
+    result = ensemble.two_stage({"a": np.arange(n)}, {"b": np.zeros(n)}, fraction)
+    assert np.count_nonzero(result > 1) == math.ceil(fraction * n - 1e-9)
+
+
+def test_two_stage_ties_across_the_cut_are_all_in_or_all_out():
+    """Tied candidates share their average rank, so they enter the group together."""
+    first, second = {"a": [1, 2, 2, 3]}, {"b": [0, 2, 1, 0]}  # first-stage ranks 1, 2.5, 2.5, 4
+    np.testing.assert_allclose(ensemble.two_stage(first, second, 0.25), [0.25, 0.625, 0.625, 2])
+    np.testing.assert_allclose(
+        ensemble.two_stage(first, second, 0.5), [0.25, 2.0, 1 + 2 / 3, 1 + 1 / 3]
+    )
 
 
 def test_two_stage_missing_values():
