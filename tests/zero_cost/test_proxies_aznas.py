@@ -338,12 +338,14 @@ def test_the_three_share_one_forward():
 @pytest.mark.parametrize("chunks", [2, 4])
 def test_chunks_do_not_change_the_values_without_batchnorm(chunks):
     # The chunks' merged covariances are the whole batch's; each chunk uses its rows of the
-    # whole batch's draws, and the Jacobian estimates are summed over the chunks.
+    # whole batch's draws, and the Jacobian estimates are summed over the chunks. The same
+    # float32 terms summed in another order: equal to float32 rounding (a few 1e-8 relative
+    # on some CPUs' kernels), not bit for bit.
     whole = _score(_mlp3(), X6)
     chunked = _score(_mlp3(), X6, chunks=chunks)
     for name in AZ:
         assert chunked[name].status == "ok", chunked[name].error
-        assert chunked[name].value == pytest.approx(whole[name].value, rel=1e-9)
+        assert chunked[name].value == pytest.approx(whole[name].value, rel=1e-6)
 
 
 # -- sign conventions: higher is better --------------------------------------------------------
