@@ -25,7 +25,7 @@ import multiprocessing
 import os
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -233,6 +233,12 @@ def _mean_spearman(
     return float(np.mean([metrics.spearman(values, truth[d][rows]) for d in DATASETS]))
 
 
+def affordable(names: Iterable[str], cost: Mapping[str, float]) -> set[str]:
+    """The proxies among ``names`` whose median seconds per cell are at most ``MAX_COST``
+    times grad_norm's."""
+    return {p for p in names if cost[p] <= MAX_COST * cost["grad_norm"]}
+
+
 def select(
     scores: dict[str, np.ndarray],
     truth: dict[str, np.ndarray],
@@ -243,8 +249,7 @@ def select(
     one that most raises the mean Spearman over the three datasets, while it gains at least
     ``MIN_GAIN`` and fewer than ``MAX_MEMBERS`` are chosen (ties: cheaper, then by name).
     Candidates cost at most ``MAX_COST`` times grad_norm (median seconds per cell)."""
-    affordable = {p for p in scores if cost[p] <= MAX_COST * cost["grad_norm"]}
-    candidates = sorted(LABEL_FREE & affordable, key=lambda p: (cost[p], p))
+    candidates = sorted(LABEL_FREE & affordable(scores, cost), key=lambda p: (cost[p], p))
     chosen: list[str] = []
     best = -np.inf
     while len(chosen) < MAX_MEMBERS:
@@ -285,11 +290,18 @@ def choose(
     for name, pick, report in (("A", half_a, half_b), ("B", half_b, half_a)):
         members = select(scores, truth, pick, cost)
         values = ensemble.log_rank({m: scores[m][report] for m in members})
-        held_out = {d: metrics.spearman(values, truth[d][report]) for d in DATASETS}
-        top = truth["cifar10_test"][report] >= TOP_ACCURACY
-        held_out["top10"] = metrics.spearman(values[top], truth["cifar10_test"][report][top])
+        held_out = spearman_by_dataset(values, {d: v[report] for d, v in truth.items()})
         choices.append(Choice(name, members, held_out))
     return choices
+
+
+def spearman_by_dataset(values: np.ndarray, truth: dict[str, np.ndarray]) -> dict[str, float]:
+    """Spearman of ``values`` on each dataset, and ("top10") among the cells in the true top
+    10 % (CIFAR-10 test accuracy >= ``TOP_ACCURACY``)."""
+    result = {d: metrics.spearman(values, truth[d]) for d in DATASETS}
+    top = truth["cifar10_test"] >= TOP_ACCURACY
+    result["top10"] = metrics.spearman(values[top], truth["cifar10_test"][top])
+    return result
 
 
 # -- the report ------------------------------------------------------------------------------

@@ -38,12 +38,13 @@ from benchmarks.learned import ALL_SCORES, CACHE  # noqa: E402
 from benchmarks.reproduce_nb201 import (  # noqa: E402
     DATASETS,
     LABEL_FREE,
-    MAX_COST,
     SHARED_DATA,
     TOP_ACCURACY,
+    affordable,
     halves,
     load_cells,
     read_scores,
+    spearman_by_dataset,
 )
 from zero_cost import ensemble, metrics  # noqa: E402
 
@@ -65,25 +66,14 @@ def second_stage(
         ValueError: no affordable candidate, or none with a defined Spearman there.
     """
     top = rows[accuracy[rows] >= TOP_ACCURACY]
-    candidates = sorted(
-        (p for p in scores if p in LABEL_FREE and p not in first),
-        key=lambda p: (cost[p], p),
-    )
-    affordable = [p for p in candidates if cost[p] <= MAX_COST * cost["grad_norm"]]
-    rhos = {p: metrics.spearman(scores[p][top], accuracy[top]) for p in affordable}
-    defined = [p for p in affordable if np.isfinite(rhos[p])]
+    allowed = (LABEL_FREE & affordable(scores, cost)) - set(first)
+    candidates = sorted(allowed, key=lambda p: (cost[p], p))
+    rhos = {p: metrics.spearman(scores[p][top], accuracy[top]) for p in candidates}
+    defined = [p for p in candidates if np.isfinite(rhos[p])]
     if not defined:
-        raise ValueError(f"no affordable label-free proxy ranks the top 10 % ({affordable})")
+        raise ValueError(f"no affordable label-free proxy ranks the top 10 % ({candidates})")
     best = max(defined, key=lambda p: rhos[p])  # first of equals: the cheaper
     return best, rhos[best]
-
-
-def report(values: np.ndarray, truth: dict[str, np.ndarray]) -> dict[str, float]:
-    """Spearman on each dataset and inside the true top 10 % (CIFAR-10)."""
-    result = {d: metrics.spearman(values, truth[d]) for d in DATASETS}
-    top = truth["cifar10_test"] >= TOP_ACCURACY
-    result["top10"] = metrics.spearman(values[top], truth["cifar10_test"][top])
-    return result
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -116,7 +106,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         both = ensemble.two_stage(
             {p: scores[p][held_out] for p in first}, {second: scores[second][held_out]}, FRACTION
         )
-        rows.append((picked_on, second, rho, report(alone, sub), report(both, sub)))
+        rows.append(
+            (
+                picked_on,
+                second,
+                rho,
+                spearman_by_dataset(alone, sub),
+                spearman_by_dataset(both, sub),
+            )
+        )
     other = {"A": "B", "B": "A"}
     columns = [*DATASETS, "top10"]
     header = " | ".join(f"{NAMES.get(c, 'top 10%')} {k}" for c in columns for k in ("1st", "2-st"))
