@@ -17,7 +17,7 @@ from pydantic import (
     field_validator,
 )
 
-from zero_cost import spaces
+from zero_cost import ensemble, spaces
 from zero_cost.repeats import Repeats
 
 from .fields import Id, Seed
@@ -276,9 +276,33 @@ class DataProfileList(_Page):
     data: list[DataProfileOut]
 
 
+class SecondStage(_In):
+    """Re-rank the first stage's best ``fraction`` of the candidates by ``log_rank`` of
+    ``proxies``; they stay above the rest (``zero_cost.ensemble.two_stage``)."""
+
+    proxies: Annotated[list[Name], Field(min_length=1, max_length=32)]
+    fraction: float = Field(
+        default=0.2, gt=0, le=1, description="the share of the first stage's best re-ranked"
+    )
+
+    @classmethod
+    def of(cls, stage: ensemble.SecondStage | None) -> SecondStage | None:
+        """The API's form of a ranker's second stage (None for none)."""
+        if stage is None:
+            return None
+        return cls(proxies=list(stage.proxies), fraction=stage.fraction)
+
+    def stage(self) -> ensemble.SecondStage:
+        """The library's form."""
+        return ensemble.SecondStage(tuple(self.proxies), self.fraction)
+
+
 class RecommendedRanker(BaseModel):
-    proxies: list[str]
-    ensemble: str
+    proxies: list[str] = Field(description="the first stage's proxies")
+    ensemble: str = Field(description="the first stage's aggregation")
+    second_stage: SecondStage | None = Field(
+        description="what re-ranks the first stage's best, if anything"
+    )
     chosen_on: str = Field(description="the space whose reference cells it was chosen on")
 
 
@@ -305,8 +329,8 @@ class RankIn(_In):
     architectures: Annotated[list[ArchitectureRef], Field(min_length=1, max_length=ItemLimit)]
     proxies: Annotated[list[Name] | None, Field(min_length=1, max_length=32)] = Field(
         default=None,
-        description="default: the proxies of the recommended label-free ranker of the "
-        "architectures' space (GET /v1/config, `recommended_rankers`)",
+        description="the first stage's proxies; default: those of the recommended label-free "
+        "ranker of the architectures' space (GET /v1/config, `recommended_rankers`)",
     )
     ensemble: Literal["vote", "mean_rank", "log_rank", "learned"] | None = Field(
         default=None,
@@ -320,6 +344,13 @@ class RankIn(_In):
         description="the batch to score on; default: the server's default data profile "
         "(GET /v1/config): the CIFAR-10 sample when the server has it, else a synthetic batch",
     )
+    second_stage: SecondStage | None = Field(
+        default=None,
+        description="re-rank the first stage's best by these proxies; default: with no "
+        "proxies, the recommended ranker's second stage (none with ensemble 'learned', where "
+        "giving one is a 422); with proxies, none. `null` is the default: to rank by the "
+        "recommended ranker's first stage alone, name its proxies",
+    )
     init_seed: Seed = 0
     repeats: RepeatCounts = REPEATS_FIELD
     wait: bool = Field(default=False, description="block (bounded) until all are scored")
@@ -330,15 +361,24 @@ class RankIn(_In):
 class RankedCandidate(BaseModel):
     architecture_id: int
     rank: int | None = Field(description="1 = best; null when not scored yet")
-    score: float | None = Field(description="the ensemble's score (higher is better)")
+    score: float | None = Field(
+        description="the ranker's score (higher is better): a single proxy's own value, or "
+        "an ensemble's, relative to the candidates ranked together; with a second stage, its "
+        "re-ranked group scores in (1, 2], the rest in (0, 1]"
+    )
     scores: dict[str, float | None]
 
 
 class RankOut(BaseModel):
     complete: bool
     job_id: int | None
-    proxy_versions: dict[str, str] = Field(description="the proxies ranked on, with versions")
-    ensemble: str = Field(description="the aggregation (or 'learned') that ranked them")
+    proxy_versions: dict[str, str] = Field(
+        description="the proxies ranked on (of both stages), with versions"
+    )
+    ensemble: str = Field(description="the aggregation (or 'learned') of the first stage")
+    second_stage: SecondStage | None = Field(
+        description="the second stage that re-ranked the first stage's best, if any"
+    )
     data_profile_id: int
     data_profile: str = Field(description="what the data profile is, in one line")
     init_seed: int
@@ -363,7 +403,9 @@ class CorrelationRow(BaseModel):
     note: str | None = Field(
         default=None,
         description="for the learned row: which predictor, and whether it is in fallback mode "
-        "(then it ranks by its fallback, not by a learned model)",
+        "(then it ranks by its fallback, not by a learned model); for the 'recommended' "
+        "ensemble row (the recommended label-free ranker of the architectures' space, present "
+        "when they share a space and every proxy of it has scores): that ranker",
     )
 
 

@@ -350,10 +350,10 @@ def single(cells: Sequence[Cell], proxy: str, run: Run, store: Mapping[Key, Scor
 def ensemble_columns(
     summaries: Summaries, names: Sequence[str]
 ) -> dict[str, Callable[[str], np.ndarray]]:
-    """The recommended ranker and reproduce_nb201's ensembles, with ``log_rank`` (the
-    recommended ranker with its own method) over their proxies' means, where every member
-    was scored."""
-    choice = ensemble.recommended("nb201")
+    """The recommended ranker's first stage and reproduce_nb201's ensembles, with
+    ``log_rank`` (the recommended ranker with its own method) over their proxies' means,
+    where every member was scored."""
+    choice = ensemble.recommended("nb201").ranker
     sets = {"recommended": (choice.method, choice.proxies)}
     sets.update({name: ("log_rank", members) for name, members in ENSEMBLE_SETS.items()})
     columns = {}
@@ -538,7 +538,7 @@ def reading(rows: Sequence[Row], noise: Sequence[Noise], n_top: int, threshold: 
         "- Cost: k repeats cost k times a single score (`s/run` in the noise table: a proxy's "
         "share of one run)."
     )
-    choice = ensemble.recommended("nb201")
+    choice = ensemble.recommended("nb201").ranker
     label = f"{choice.method}(recommended: {', '.join(choice.proxies)})"
     rec = next((r for r in rows if r.name == label), None)
     if rec is not None:

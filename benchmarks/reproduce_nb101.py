@@ -181,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for column, setting in CHANGED.items()
     }
     minutes = (time.perf_counter() - start) / 60
-    choice = ensemble.recommended("nb101")
+    choice = ensemble.recommended("nb101").ranker
     reference["recommended"] = ensemble.get(choice.method)(
         {p: reference[p] for p in choice.proxies}
     )
@@ -196,7 +196,7 @@ def render(
     accuracy: np.ndarray,
     reference: dict[str, np.ndarray],
     changed: dict[str, dict[str, np.ndarray]],
-    choice: ensemble.Recommendation,
+    choice: ensemble.Ranker,
     minutes: float,
 ) -> str:
     columns = " | ".join(f"agreement: {c}" for c in CHANGED)
@@ -207,8 +207,9 @@ def render(
         f"128 channels, 3 stacks of 3 cells), one batch of {BATCH_SIZE} CIFAR-10 training",
         "images (`cifar10_sample.npz`, data seed 0), networks built with init seed 0; signed",
         "Spearman rho against `val_accuracy` (one validation run per cell, so the target",
-        f"itself is noisy). `recommended` is the recommended label-free ranker ({choice.method}",
-        f"of {', '.join(choice.proxies)}), chosen on NB201, never on these cells.",
+        "itself is noisy). `recommended` is the first stage of the recommended label-free",
+        f"ranker ({choice.method} of {', '.join(choice.proxies)}), chosen on NB201, never on",
+        "these cells.",
         "",
         f"Agreement columns (for {', '.join(AGREEMENT_CHECK)}): Spearman between these",
         "scores and the same cells' scores with something changed: `init seed`, networks",

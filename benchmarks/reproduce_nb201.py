@@ -389,8 +389,9 @@ def report_markdown(
         )
     lines += [
         "",
-        "The recommendation is the set picked on half A; `log_rank(recommended)` in the table",
-        "above is that set on all cells, for information only.",
+        "The recommendation's first stage is the set picked on half A; `log_rank(recommended)`",
+        "in the table above is that set on all cells, for information only. Its second stage,",
+        "which re-ranks the best 20 %, is chosen in [two_stage.md](two_stage.md).",
         "",
         "Published figures (`published` column):",
         "",

@@ -20,11 +20,14 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
 from .repeats import ONCE, Repeats
+
+if TYPE_CHECKING:
+    from .ensemble import SecondStage
 
 Architecture = int | Mapping[str, Any]
 """An architecture id, or a spec ``{"space": ..., "spec": ..., "settings": {...}}``."""
@@ -263,10 +266,13 @@ class Client:
         poll_seconds: float = 0.5,
         dataset: str | None = None,
         metric: str = "test_accuracy",
+        second_stage: SecondStage | None = None,
     ) -> list[RankedCandidate]:
         """Candidates best-first by the ensemble of their proxy scores. Without proxies, the
         service's recommended label-free ranker of their space (GET /v1/config); without an
-        ensemble, ``log_rank`` or the recommended ranker's aggregation.
+        ensemble, ``log_rank`` or the recommended ranker's aggregation. ``second_stage``
+        re-ranks the first stage's best (``zero_cost.ensemble.two_stage``); without it, the
+        recommended ranker's second stage when no proxies are named, else none.
 
         With ``wait``, candidates not scored yet are waited for however long scoring takes
         (the service blocks at most ZC_RANK_WAIT_SECONDS; the client then follows the job
@@ -286,6 +292,9 @@ class Client:
             body["data"] = dict(data)
         if dataset is not None:  # ensemble="learned": the predictor's dataset and metric
             body.update(dataset=dataset, metric=metric)
+        if second_stage is not None:
+            stage = {"proxies": list(second_stage.proxies), "fraction": second_stage.fraction}
+            body["second_stage"] = stage
         answer = self.request("POST", "/v1/rank", json=body).json()
         if wait and not answer["complete"] and answer["job_id"] is not None:
             self.wait(answer["job_id"], poll_seconds)

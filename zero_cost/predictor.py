@@ -34,7 +34,9 @@ quantiles, about 0 to 1.
 
 Baseline. Every predictor carries the label-free ranker it would replace: the ``log_rank``
 ensemble of AZ-NAS over the *baseline* proxies (:func:`baseline_proxies`; by default those
-of ``ensemble.recommended(space)`` when the proxy columns hold them all, the space read off
+of the first stage of ``ensemble.recommended(space)`` (its second stage re-orders only the
+top of a space, and changes whole-space rank correlation by a few thousandths,
+``docs/two_stage.md``) when the proxy columns hold them all, the space read off
 the encoding columns, else every label-free proxy among the columns, else every proxy
 column; ``Predictor(baseline=...)`` names them explicitly). It serves twice:
 
@@ -560,14 +562,14 @@ def _space_of(features: Features) -> str | None:
 def baseline_proxies(columns: Sequence[str], space: str | None = None) -> tuple[str, ...]:
     """The proxies of the default label-free baseline among the proxy ``columns``.
 
-    Those of ``ensemble.recommended(space)`` when ``space`` is given, the recommendation
-    names some proxies and the columns hold them all (the ranker the service uses without
-    labels); else every registered label-free proxy among the columns (``needs_labels``
-    False); else all the columns.
+    Those of the first stage of ``ensemble.recommended(space)`` when ``space`` is given and
+    the columns hold them all (the ranker the service uses without labels, less the second
+    stage that re-orders its best); else every registered label-free proxy among the
+    columns (``needs_labels`` False); else all the columns.
     """
     if space is not None:
-        chosen = ensemble.recommended(space).proxies
-        if chosen and set(chosen) <= set(columns):
+        chosen = ensemble.recommended(space).ranker.proxies
+        if set(chosen) <= set(columns):
             return tuple(chosen)
     return _fallback_proxies(columns)
 

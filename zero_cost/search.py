@@ -50,10 +50,13 @@ import random
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import spaces
 from .spaces import darts, nats_sss, nb201, transnas_macro, transnas_micro
+
+if TYPE_CHECKING:
+    from .ensemble import SecondStage
 
 Spec = Any
 """A JSON-compatible architecture spec of the searched space (a str, or a dict for darts)."""
@@ -111,6 +114,7 @@ class ScoringClient(Protocol):
         poll_seconds: float = 0.5,
         dataset: str | None = None,
         metric: str = "test_accuracy",
+        second_stage: SecondStage | None = None,
     ) -> Sequence[Any]: ...
 
     def add_accuracies(self, items: Iterable[Mapping[str, Any]]) -> int: ...
@@ -336,6 +340,7 @@ def service_ranker(
     proxies: Sequence[str],
     *,
     ensemble: str = "log_rank",
+    second_stage: SecondStage | None = None,
     data: Mapping[str, Any] | None = None,
     init_seed: int = 0,
     space: str = "nb201",
@@ -346,7 +351,8 @@ def service_ranker(
 
     Specs (of ``space`` with ``settings``) are stored with one submit (the service
     deduplicates them, so results are mapped back by architecture id) and ranked together
-    with ``Client.rank``, which waits until every candidate is scored (or failed for good).
+    with ``Client.rank``, which waits until every candidate is scored (or failed for good);
+    ``second_stage`` re-ranks the best of each ranking (``zero_cost.ensemble.two_stage``).
     """
     extra = {"settings": dict(settings)} if settings else {}
 
@@ -357,6 +363,7 @@ def service_ranker(
             ids,
             proxies,
             ensemble=ensemble,
+            second_stage=second_stage,
             data=data,
             init_seed=init_seed,
             poll_seconds=poll_seconds,

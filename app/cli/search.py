@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from zero_cost.client import Client
+from zero_cost.ensemble import Ranker, SecondStage
 from zero_cost.ensemble import ranker as choose_ranker
 from zero_cost.repeats import Repeats
 
@@ -41,6 +42,17 @@ ProxiesOption = Annotated[
     str | None,
     typer.Option(help="Comma-separated proxies (default: the space's recommended ranker)."),
 ]
+SecondStageOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Comma-separated proxies whose log_rank re-ranks the first stage's best (default: "
+        "the recommended ranker's second stage without --proxies, else none)."
+    ),
+]
+FractionOption = Annotated[
+    float | None,
+    typer.Option(help="With --second-stage: the share of the first stage's best re-ranked."),
+]
 
 
 commands = typer.Typer()
@@ -62,6 +74,8 @@ def rank(
     repeat_init_seeds: RepeatInitSeedsOption = 1,
     repeat_batches: RepeatBatchesOption = 1,
     space: SpecSpaceOption = "nb201",
+    second_stage: SecondStageOption = None,
+    second_stage_fraction: FractionOption = None,
 ) -> None:
     """Rank the candidates of FILE best-first by an ensemble of proxies; print the top.
 
@@ -70,17 +84,22 @@ def rank(
     is scored so many times and the ensemble ranks the means.
     """
     state = get_state(ctx)
-    proxy_names, ensemble = choose_ranker(
-        None if proxies is None else split_names(proxies), ensemble, space
-    )
     config = data_config(data, batch_size, DEFAULT_DATA_FILE)
     with reporting_errors(state), state.client() as client:
+        chosen = _ranker(proxies, ensemble, space, second_stage, second_stage_fraction)
+        proxy_names, ensemble = list(chosen.members), chosen.method
         items = read_specs(file, space)
         if not items:
             raise CliError(f"{file}: no candidates")
         repeats = Repeats(repeat_init_seeds, repeat_batches)
-        kwargs = {"ensemble": ensemble, "data": config, "init_seed": seed, "repeats": repeats}
-        ranking = client.rank(items, proxy_names, wait=True, **kwargs)
+        kwargs = {
+            "ensemble": ensemble,
+            "second_stage": chosen.second_stage,
+            "data": config,
+            "init_seed": seed,
+            "repeats": repeats,
+        }
+        ranking = client.rank(items, chosen.proxies, wait=True, **kwargs)
         unscored = [r.architecture_id for r in ranking if r.rank is None]
         if unscored:
             progress, update = job_progress("scoring")
@@ -93,7 +112,7 @@ def rank(
                     repeats=repeats,
                     on_progress=update,
                 )
-            ranking = client.rank(items, proxy_names, wait=False, **kwargs)
+            ranking = client.rank(items, chosen.proxies, wait=False, **kwargs)
         best = ranking[:top]
         specs = {r.architecture_id: client.architecture(r.architecture_id)["spec"] for r in best}
     rows = [
@@ -107,11 +126,16 @@ def rank(
         for r in best
     ]
     if state.json:
-        emit_json({"candidates": len(ranking), "ensemble": ensemble, "top": rows})
+        emit_json(
+            {
+                "candidates": len(ranking),
+                "ensemble": ensemble,
+                "second_stage": _second_stage_json(chosen.second_stage),
+                "top": rows,
+            }
+        )
         return
-    table = Table(
-        title=f"top {len(rows)} of {len(ranking)} by {ensemble}({', '.join(proxy_names)})"
-    )
+    table = Table(title=f"top {len(rows)} of {len(ranking)} by {chosen.describe()}")
     table.add_column("rank", justify="right")
     table.add_column("id", justify="right")
     table.add_column("architecture", overflow="fold")
@@ -187,6 +211,8 @@ def search(
     min_labels: Annotated[
         int, typer.Option(min=2, help="With --ensemble learned: labels before the model.")
     ] = 20,
+    second_stage: SecondStageOption = None,
+    second_stage_fraction: FractionOption = None,
 ) -> None:
     """Regularized evolution (Real et al., AAAI 2019) over a space with a mutation.
 
@@ -207,11 +233,10 @@ def search(
     from zero_cost import search as searching
 
     state = get_state(ctx)
-    proxy_names, ensemble = choose_ranker(
-        None if proxies is None else split_names(proxies), ensemble, space
-    )
     config = data_config(data, batch_size, DEFAULT_DATA_FILE)
     with reporting_errors(state), state.client() as client:
+        chosen = _ranker(proxies, ensemble, space, second_stage, second_stage_fraction)
+        ensemble = chosen.method
         searching.check_space(space)
         space_settings = parse_settings(settings)
         if ensemble == "learned":
@@ -219,7 +244,7 @@ def search(
                 raise CliError("--ensemble learned needs --dataset and --accuracies")
             ranker = searching.learning_ranker(
                 client,
-                proxy_names,
+                chosen.proxies,
                 dataset=dataset,
                 metric=metric,
                 accuracies=_read_accuracies(accuracies, accuracy_column),
@@ -233,8 +258,9 @@ def search(
         else:
             ranker = searching.service_ranker(
                 client,
-                proxy_names,
+                chosen.proxies,
                 ensemble=ensemble,
+                second_stage=chosen.second_stage,
                 data=config,
                 init_seed=seed,
                 space=space,
@@ -289,7 +315,7 @@ def search(
     what = "random search" if random_baseline else "regularized evolution"
     table = Table(
         title=f"{what} in {space}: best {len(best)} of {result.evaluated} architectures "
-        f"by {ensemble}({', '.join(proxy_names)}), {seconds:.0f} s"
+        f"by {chosen.describe()}, {seconds:.0f} s"
     )
     table.add_column("#", justify="right")
     table.add_column("architecture", overflow="fold")
@@ -302,6 +328,40 @@ def search(
         console.print(learned_note)
     if result.stopped_early:
         console.print("stopped early: no new architecture could be bred from the population")
+
+
+def _ranker(
+    proxies: str | None,
+    ensemble: str | None,
+    space: str,
+    second_stage: str | None,
+    fraction: float | None,
+) -> Ranker:
+    """The ranker of the options (``zero_cost.ensemble.ranker``); with --ensemble learned
+    the predictor ranks alone, without a second stage."""
+    stage = None
+    if second_stage is not None:
+        try:
+            stage = SecondStage(
+                tuple(split_names(second_stage)), 0.2 if fraction is None else fraction
+            )
+        except ValueError as error:
+            raise CliError(f"--second-stage: {error}") from None
+    elif fraction is not None:
+        raise CliError("--second-stage-fraction needs --second-stage")
+    if ensemble == "learned":
+        if stage is not None:
+            raise CliError("--second-stage: a learned predictor ranks alone")
+        return Ranker(
+            choose_ranker(None if proxies is None else split_names(proxies), None, space).proxies,
+            "learned",
+        )
+    return choose_ranker(None if proxies is None else split_names(proxies), ensemble, space, stage)
+
+
+def _second_stage_json(stage: SecondStage | None) -> dict[str, Any] | None:
+    """A second stage as the API writes it."""
+    return None if stage is None else {"proxies": list(stage.proxies), "fraction": stage.fraction}
 
 
 def _learned_note(client: Client, dataset: str, metric: str) -> str:

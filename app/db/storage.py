@@ -124,6 +124,15 @@ class Storage(PagedReads):
                     found[row.id] = architecture_record(row)
         return found
 
+    def spaces_of(self, ids: Iterable[int]) -> set[str]:
+        """The spaces of the stored architectures among ``ids``."""
+        found: set[str] = set()
+        with transaction(self.engine) as session:
+            for chunk in chunks(list(dict.fromkeys(ids))):
+                query = select(Architecture.space).where(Architecture.id.in_(chunk)).distinct()
+                found.update(session.scalars(query))
+        return found
+
     # -- data profiles ---------------------------------------------------------------------
 
     def get_or_create_profile(

@@ -11,10 +11,12 @@ from ..db.storage import Storage
 from ..schemas import CorrelationsOut, RepeatCounts
 from .data_profiles import profile_description
 from .population import (
+    RECOMMENDED,
     PopulationQuery,
     correlation_row,
     ensemble_methods,
     population,
+    recommended_ranker,
     score_columns,
 )
 from .predictors import predictor_note
@@ -29,6 +31,10 @@ def correlations(storage: Storage, query: PopulationQuery, n_resamples: int) -> 
         correlation_row(name, kind, values, found.truth, n_resamples)
         for name, kind, values in score_columns(found, methods)
     ]
+    chosen = recommended_ranker(found)
+    if chosen is not None:
+        note = f"the recommended label-free ranker: {chosen.describe()}"
+        rows = [r.model_copy(update={"note": note}) if r.name == RECOMMENDED else r for r in rows]
     predictor = storage.latest_predictor(
         dataset=query.dataset,
         metric=query.metric,

@@ -21,7 +21,13 @@ from ..profiles import (
     load_batch,
     profile_key,
 )
-from ..schemas import ConfigOut, DataProfileList, DataProfileOut, RecommendedRanker
+from ..schemas import (
+    ConfigOut,
+    DataProfileList,
+    DataProfileOut,
+    RecommendedRanker,
+    SecondStage,
+)
 
 
 def resolve_profile(
@@ -118,7 +124,10 @@ def server_config(storage: Storage, settings: Settings) -> ConfigOut:
         default_data_description=description,
         recommended_rankers={
             space: RecommendedRanker(
-                proxies=list(choice.proxies), ensemble=choice.method, chosen_on=choice.chosen_on
+                proxies=list(choice.ranker.proxies),
+                ensemble=choice.ranker.method,
+                second_stage=SecondStage.of(choice.ranker.second_stage),
+                chosen_on=choice.chosen_on,
             )
             for space in spaces.names()
             for choice in [ensemble.recommended(space)]

@@ -18,11 +18,13 @@ from ..errors import InvalidRequest
 from ..schemas import CorrelationRow
 from .population import (
     LOG_OF_ZERO,
+    RECOMMENDED,
     PopulationQuery,
     combine,
     correlation_row,
     ensemble_methods,
     population,
+    recommended_ranker,
     score_columns,
     score_table,
 )
@@ -46,18 +48,25 @@ class ScoreColumn:
 def score_column(storage: Storage, query: PopulationQuery, name: str) -> ScoreColumn:
     """The values a scatter plot shows: a proxy's scores (over the architectures it scored)
     or an ensemble of the query's proxies, as ``correlations`` sees them."""
-    if name in ensembles.names():
+    if name in ensembles.names() or name == RECOMMENDED:
         kind, wanted = "ensemble", query.proxies
     elif name in proxy_registry.names():
         kind, wanted = "proxy", [name]
     else:
         message = (
             f"name: {name!r} is neither a proxy ({', '.join(proxy_registry.names())}) "
-            f"nor an ensemble ({', '.join(ensembles.names())})"
+            f"nor an ensemble ({', '.join([*ensembles.names(), RECOMMENDED])})"
         )
         raise InvalidRequest("unknown_name", message, "name")
     found = population(storage, replace(query, proxies=wanted))
-    if kind == "ensemble" and len(found.table) < 2:
+    if name == RECOMMENDED:
+        if recommended_ranker(found) is None:
+            message = (
+                "name: the recommended ranker needs architectures of one space with scores of "
+                "each of its proxies (GET /v1/config, `recommended_rankers`)"
+            )
+            raise InvalidRequest("recommended_unavailable", message, "name")
+    elif kind == "ensemble" and len(found.table) < 2:
         message = f"name: the ensemble {name!r} needs scores of two or more proxies"
         raise InvalidRequest("ensemble_needs_proxies", message, "name")
     methods = [name] if kind == "ensemble" else []

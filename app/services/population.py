@@ -42,12 +42,14 @@ class PopulationQuery:
 class Population:
     """The architectures with an accuracy on (dataset, metric) and at least one score on a
     data profile and seed: their mean accuracies and one column per proxy (log values for
-    log-scale proxies, NaN where missing), in ``architecture_ids`` order."""
+    log-scale proxies, NaN where missing), in ``architecture_ids`` order; ``space`` is their
+    space when they share one."""
 
     profile_id: int
     architecture_ids: list[int]
     truth: np.ndarray
     table: dict[str, np.ndarray]
+    space: str | None = None
 
 
 LOG_OF_ZERO = -sys.float_info.max
@@ -107,20 +109,24 @@ def population(storage: Storage, query: PopulationQuery) -> Population:
         [any(not np.isnan(col[i]) for col in table.values()) for i in range(len(ids))], dtype=bool
     )
     ids = [a for a, keep in zip(ids, has_score, strict=True) if keep]
+    spaces = storage.spaces_of(ids)
     return Population(
         profile_id=profile_id,
         architecture_ids=ids,
         truth=np.array([accuracy[a] for a in ids], dtype=float),
         table={k: v[has_score] for k, v in table.items()},
+        space=spaces.pop() if len(spaces) == 1 else None,
     )
 
 
 def ensemble_methods(requested: Sequence[str] | None) -> list[str]:
-    """The requested ensemble methods (default: all), each checked to exist."""
-    methods = list(requested) if requested is not None else ensembles.names()
-    known = ", ".join(ensembles.names())
+    """The requested ensemble methods (default: all), each checked to exist: the registered
+    ensembles and ``recommended`` (:data:`RECOMMENDED`)."""
+    names = [*ensembles.names(), RECOMMENDED]
+    methods = list(requested) if requested is not None else names
+    known = ", ".join(names)
     for i, method in enumerate(methods):
-        if method not in ensembles.names():
+        if method not in names:
             field = f"ensembles[{i}]"
             message = f"{field}: unknown ensemble {method!r}; known: {known}"
             raise InvalidRequest("unknown_ensemble", message, field)
@@ -128,12 +134,33 @@ def ensemble_methods(requested: Sequence[str] | None) -> list[str]:
 
 
 def score_columns(found: Population, methods: Sequence[str]) -> list[tuple[str, str, np.ndarray]]:
-    """(name, kind, one value per architecture) for every proxy, then every ensemble (only
-    with two or more proxies)."""
+    """(name, kind, one value per architecture) for every proxy, then every ensemble of
+    ``methods``: a registered one only with two or more proxies, ``recommended`` (the
+    recommended label-free ranker of the population's space) only where
+    :func:`recommended_ranker` finds it."""
     columns = [(name, "proxy", values) for name, values in found.table.items()]
-    if len(found.table) > 1 and found.architecture_ids:
-        columns += [(m, "ensemble", ensembles.get(m)(found.table)) for m in methods]
+    chosen = recommended_ranker(found)
+    for method in methods:
+        if method == RECOMMENDED:
+            if chosen is not None:
+                columns.append((method, "ensemble", chosen.score(found.table)))
+        elif len(found.table) > 1 and found.architecture_ids:
+            columns.append((method, "ensemble", ensembles.get(method)(found.table)))
     return columns
+
+
+RECOMMENDED = "recommended"
+"""The name of the recommended label-free ranker among the ensembles of an analysis."""
+
+
+def recommended_ranker(found: Population) -> ensembles.Ranker | None:
+    """The recommended label-free ranker of the population's space, if its architectures
+    share one and every proxy of the ranker has a score of some of them."""
+    if found.space is None or not found.architecture_ids:
+        return None
+    chosen = ensembles.recommended(found.space).ranker
+    scored = all(p in found.table and np.isfinite(found.table[p]).any() for p in chosen.members)
+    return chosen if scored else None
 
 
 def correlation_row(

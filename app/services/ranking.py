@@ -19,12 +19,12 @@ from ..db.statuses import JobStatus
 from ..db.storage import Storage
 from ..errors import Forbidden, InvalidRequest
 from ..profiles import describe
-from ..schemas import RankedCandidate, RankIn, RankOut
+from ..schemas import RankedCandidate, RankIn, RankOut, SecondStage
 from . import predictor_training
 from .architectures import resolve_architectures
 from .data_profiles import resolve_profile, stored_profile_id
 from .device_memory import check_fits_device
-from .population import LOG_OF_ZERO, combine, score_table
+from .population import LOG_OF_ZERO, score_table
 from .predictors import predictor_note
 from .proxy_versions import proxy_versions
 
@@ -47,11 +47,20 @@ def rank(storage: Storage, settings: Settings, body: RankIn, may_write: bool = T
             "rank with an ensemble to rank on repeated scores"
         )
         raise InvalidRequest("repeats_unsupported", message, "repeats")
+    if body.second_stage is not None:
+        proxy_versions(body.second_stage.proxies, "second_stage.proxies")
+        if body.ensemble == "learned":
+            message = (
+                "second_stage: a learned predictor ranks alone; rank with an ensemble to "
+                "re-rank the best by a second stage"
+            )
+            raise InvalidRequest("second_stage_unsupported", message, "second_stage")
     if not may_write:
         _check_nothing_to_store(storage, settings, body)
     refs = resolve_architectures(storage, settings, body.architectures, "architectures")
     ids = list(dict.fromkeys(refs))
-    proxies, method = _ranker(storage, body, ids)
+    chosen = _ranker(storage, body, ids)
+    proxies, method = list(chosen.members), chosen.method
     versions = proxy_versions(proxies)
     repeats = body.repeats.counts()
     profile = resolve_profile(storage, settings, body.data)
@@ -96,7 +105,7 @@ def rank(storage: Storage, settings: Settings, body: RankIn, may_write: bool = T
     if scored.any():
         columns = {k: v[scored] for k, v in table.items()}
         if predictor is None:
-            combined[scored] = combine(method, columns)
+            combined[scored] = chosen.score(columns)
         else:
             scored_ids = [a for a, keep in zip(ids, scored, strict=True) if keep]
             combined[scored] = _predicted_scores(storage, predictor, scored_ids, columns)
@@ -117,6 +126,7 @@ def rank(storage: Storage, settings: Settings, body: RankIn, may_write: bool = T
         job_id=job_id,
         proxy_versions=dict(versions),
         ensemble=method,
+        second_stage=SecondStage.of(chosen.second_stage),
         data_profile_id=profile.id,
         data_profile=describe(profile.source, profile.config),
         init_seed=body.init_seed,
@@ -127,9 +137,10 @@ def rank(storage: Storage, settings: Settings, body: RankIn, may_write: bool = T
     )
 
 
-def _ranker(storage: Storage, body: RankIn, ids: Sequence[int]) -> tuple[list[str], str]:
-    """The proxies and aggregation of ``body`` (``zero_cost.ensemble.ranker``); without
-    proxies, the architectures must be of one space, whose recommended ranker is used."""
+def _ranker(storage: Storage, body: RankIn, ids: Sequence[int]) -> ensemble.Ranker:
+    """The ranker of ``body`` (``zero_cost.ensemble.ranker``); without proxies, the
+    architectures must be of one space, whose recommended ranker is used (without its second
+    stage when a learned predictor ranks)."""
     space = None
     if body.proxies is None:
         found = {record.space for record in storage.get_architectures(ids).values()}
@@ -140,7 +151,11 @@ def _ranker(storage: Storage, body: RankIn, ids: Sequence[int]) -> tuple[list[st
             )
             raise InvalidRequest("proxies_required", message, "proxies")
         space = found.pop()
-    return ensemble.ranker(body.proxies, body.ensemble, space)
+    second_stage = None if body.second_stage is None else body.second_stage.stage()
+    chosen = ensemble.ranker(body.proxies, body.ensemble, space, second_stage)
+    if chosen.method == "learned":
+        return ensemble.Ranker(chosen.proxies, chosen.method)
+    return chosen
 
 
 def _check_nothing_to_store(storage: Storage, settings: Settings, body: RankIn) -> None:

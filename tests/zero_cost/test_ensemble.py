@@ -12,7 +12,18 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from zero_cost import ensemble
-from zero_cost.ensemble import ENSEMBLES, get, log_rank, mean_rank, names, ranker, recommended, vote
+from zero_cost.ensemble import (
+    ENSEMBLES,
+    Ranker,
+    SecondStage,
+    get,
+    log_rank,
+    mean_rank,
+    names,
+    ranker,
+    recommended,
+    vote,
+)
 
 NAN = math.nan
 ALL = [vote, mean_rank, log_rank]
@@ -255,19 +266,46 @@ def test_registry():
 def test_recommended_ranker_is_label_free_and_registered(space):
     from zero_cost import proxies
 
-    choice = recommended(space)
+    choice = recommended(space).ranker
     assert choice.proxies and choice.method in names()
-    assert all(not proxies.get(p).needs_labels for p in choice.proxies)
+    assert all(not proxies.get(p).needs_labels for p in choice.members)
 
 
 def test_ranker_fills_in_what_a_request_omits():
-    choice = recommended("nb201")
-    assert ranker(None, None, "nb201") == (list(choice.proxies), choice.method)
-    assert ranker(None, "vote", "nb201") == (list(choice.proxies), "vote")
-    assert ranker(["params", "flops"], None, None) == (["params", "flops"], "log_rank")
-    assert ranker(["params"], "mean_rank", "nb201") == (["params"], "mean_rank")
+    choice = recommended("nb201").ranker
+    assert choice.second_stage is not None
+    assert ranker(None, None, "nb201") == choice
+    assert ranker(None, "vote", "nb201") == Ranker(choice.proxies, "vote", choice.second_stage)
+    stage = SecondStage(("zen",), 0.5)
+    assert ranker(None, None, "nb201", stage) == Ranker(choice.proxies, choice.method, stage)
+    assert ranker(["params", "flops"], None, None) == Ranker(("params", "flops"), "log_rank")
+    assert ranker(["params"], "mean_rank", "nb201") == Ranker(("params",), "mean_rank")
+    assert ranker(["params"], None, "nb201", stage) == Ranker(("params",), "log_rank", stage)
     with pytest.raises(ValueError, match="space"):
         ranker(None, None, None)
+
+
+def test_ranker_scores_both_stages():
+    first = list(range(1, 11))
+    second = list(range(10, 0, -1))
+    scores = {"a": first, "b": [5.0] * 10, "c": second}
+    one = Ranker(("a",))
+    np.testing.assert_allclose(one.score(scores), first)  # a single proxy: as it is
+    np.testing.assert_allclose(one.score({"a": [1, np.inf, None]}), [1, np.nan, np.nan])
+    assert one.members == ("a",) and one.describe() == "log_rank(a)"
+    two = Ranker(("a", "b"), "mean_rank", SecondStage(("c", "a"), 0.3))
+    assert two.members == ("a", "b", "c")
+    expected = ensemble.two_stage(
+        mean_rank({"a": first, "b": scores["b"]}), {"c": second, "a": first}, 0.3
+    )
+    np.testing.assert_allclose(two.score(scores), expected)
+    assert two.describe() == "mean_rank(a, b), best 30% re-ranked by log_rank(c, a)"
+
+
+@pytest.mark.parametrize(("proxies", "fraction"), [((), 0.2), (("a",), 0.0), (("a",), 1.5)])
+def test_second_stage_rejects_nonsense(proxies, fraction):
+    with pytest.raises(ValueError, match="proxy|fraction"):
+        SecondStage(proxies, fraction)
 
 
 # --------------------------------------------------------------------------- two_stage
@@ -275,7 +313,7 @@ def test_ranker_fills_in_what_a_request_omits():
 
 def test_two_stage_by_hand():
     """The best 30 % by the first stage (8, 9, 10) stay on top, ordered by the second."""
-    first = {"a": list(range(1, 11))}
+    first = list(range(1, 11))
     second = {"b": list(range(10, 0, -1))}
     result = ensemble.two_stage(first, second, fraction=0.3)
     np.testing.assert_allclose(result[:7], np.arange(1, 8) / 10)
@@ -285,18 +323,21 @@ def test_two_stage_by_hand():
 
 @pytest.mark.parametrize(
     ("n", "fraction"),
-    [(10, 0.9), (50, 0.9), (100, 0.9), (200, 0.2), (7, 0.5), (3, 1 / 3), (10, 1.0), (10, 0.05)],
+    [
+        *[(10, 0.9), (50, 0.9), (100, 0.9), (200, 0.2), (7, 0.5), (3, 1 / 3), (10, 1.0)],
+        *[(10, 0.05), (10, 1e-12), (1, 0.2)],
+    ],
 )
 def test_two_stage_top_group_is_the_best_fraction(n, fraction):
     """Without ties the group is the best ceil(fraction * n) candidates, never one more
     through rounding (1 - 0.9 is below 0.1 in floating point)."""
-    result = ensemble.two_stage({"a": np.arange(n)}, {"b": np.zeros(n)}, fraction)
-    assert np.count_nonzero(result > 1) == math.ceil(fraction * n - 1e-9)
+    result = ensemble.two_stage(np.arange(n), {"b": np.zeros(n)}, fraction)
+    assert np.count_nonzero(result > 1) == max(1, math.ceil(fraction * n - 1e-9))
 
 
 def test_two_stage_ties_across_the_cut_are_all_in_or_all_out():
     """Tied candidates share their average rank, so they enter the group together."""
-    first, second = {"a": [1, 2, 2, 3]}, {"b": [0, 2, 1, 0]}  # first-stage ranks 1, 2.5, 2.5, 4
+    first, second = [1, 2, 2, 3], {"b": [0, 2, 1, 0]}  # first-stage ranks 1, 2.5, 2.5, 4
     np.testing.assert_allclose(ensemble.two_stage(first, second, 0.25), [0.25, 0.625, 0.625, 2])
     np.testing.assert_allclose(
         ensemble.two_stage(first, second, 0.5), [0.25, 2.0, 1 + 2 / 3, 1 + 1 / 3]
@@ -306,15 +347,21 @@ def test_two_stage_ties_across_the_cut_are_all_in_or_all_out():
 def test_two_stage_missing_values():
     """No first-stage score: NaN. No second-stage score inside the top group: last of it.
     No second-stage score for anyone: the group ties, still above the rest."""
-    result = ensemble.two_stage({"a": [1, 2, None, 4]}, {"b": [None, 1, 1, None]}, 0.5)
+    result = ensemble.two_stage([1, 2, None, 4], {"b": [None, 1, 1, None]}, 0.5)
     np.testing.assert_allclose(result, [1 / 3, 2.0, np.nan, 1.5])
-    result = ensemble.two_stage({"a": range(10)}, {"b": [None] * 10}, 0.2)
+    result = ensemble.two_stage([1, np.inf, 2, -np.inf], {"b": [1, 2, 3, 4]}, 0.5)
+    np.testing.assert_allclose(result, [0.5, np.nan, 2.0, np.nan])  # infinite: missing too
+    # The best and those tied with it are in the group, however small the fraction.
+    np.testing.assert_allclose(
+        ensemble.two_stage([1, 3, 3], {"b": [0, 1, 2]}, 1e-6), [1 / 3, 1.5, 2]
+    )
+    result = ensemble.two_stage(range(10), {"b": [None] * 10}, 0.2)
     np.testing.assert_allclose(result, [*(np.arange(1, 9) / 10), 1.75, 1.75])
 
 
 def test_two_stage_whole_fraction_is_the_second_stage():
     rng = np.random.default_rng(0)
-    first, second = {"a": rng.normal(size=30)}, {"b": rng.normal(size=30), "c": rng.normal(size=30)}
+    first, second = rng.normal(size=30), {"b": rng.normal(size=30), "c": rng.normal(size=30)}
     np.testing.assert_allclose(
         stats.rankdata(ensemble.two_stage(first, second, 1.0)), stats.rankdata(log_rank(second))
     )
@@ -323,9 +370,9 @@ def test_two_stage_whole_fraction_is_the_second_stage():
 @pytest.mark.parametrize("fraction", [0.0, -0.1, 1.5])
 def test_two_stage_rejects_bad_fraction(fraction):
     with pytest.raises(ValueError, match="fraction"):
-        ensemble.two_stage({"a": [1, 2]}, {"b": [1, 2]}, fraction)
+        ensemble.two_stage([1, 2], {"b": [1, 2]}, fraction)
 
 
 def test_two_stage_needs_the_same_candidates():
     with pytest.raises(ValueError, match="same candidates"):
-        ensemble.two_stage({"a": [1, 2, 3]}, {"b": [1, 2]})
+        ensemble.two_stage([1, 2, 3], {"b": [1, 2]})

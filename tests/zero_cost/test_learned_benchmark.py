@@ -34,6 +34,11 @@ def test_a_small_run_writes_every_section(shared_data: Path, tmp_path: Path):
     text = output.read_text()
     for heading in ("## Learning curve", "## Cross-validation on all cells", "## Goals"):
         assert heading in text
+    assert (
+        "| n labelled | held out | CIFAR-10 learned | CIFAR-10 baseline | CIFAR-10 default |"
+        in text
+    )
+    assert "* **Label-free default**: `log_rank(meco), best 20% re-ranked by" in text
     choice = text[text.index("## How the feature set was chosen") :]
     rows = [line for line in choice.splitlines() if line.startswith("| `")]
     assert [row.split(" | ")[:2] for row in rows] == [

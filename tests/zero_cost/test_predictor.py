@@ -326,15 +326,16 @@ def test_blend_predictions_mix_the_two_rank_quantiles():
 def test_default_baseline_is_the_recommended_ranker_when_scored(monkeypatch):
     features, accuracy = synthetic(30)
     assert predictor.baseline_proxies(("synflow", "nwot", "snip")) == ("synflow", "nwot")
-    choice = ensemble.Recommendation(proxies=("nwot",), method="log_rank", chosen_on="nb201")
+    second = ensemble.SecondStage(("snip",))
+    choice = ensemble.Recommendation(ensemble.Ranker(("nwot",), "log_rank", second), "nb201")
     monkeypatch.setattr(ensemble, "recommended", lambda space: choice)
-    assert Predictor().fit(features, accuracy).fallback_proxies == ("nwot",)
+    assert Predictor().fit(features, accuracy).fallback_proxies == ("nwot",)  # first stage
     # Without the encoding the space is unknown: every label-free column.
     assert Predictor().fit(features.without_encoding(), accuracy).fallback_proxies == (
         "synflow",
         "nwot",
     )
-    missing = ensemble.Recommendation(proxies=("zico",), method="log_rank", chosen_on="nb201")
+    missing = ensemble.Recommendation(ensemble.Ranker(("zico",)), chosen_on="nb201")
     monkeypatch.setattr(ensemble, "recommended", lambda space: missing)
     assert Predictor().fit(features, accuracy).fallback_proxies == ("synflow", "nwot")
     named = Predictor(baseline=("snip",)).fit(features, accuracy)

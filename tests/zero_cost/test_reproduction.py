@@ -21,7 +21,10 @@ from benchmarks.reproduce_nb201 import (
 from zero_cost import ensemble
 
 SLACK = 0.15
-PROXIES = ("synflow", "nwot", "jacob_cov", "snip", "grad_norm", "grasp", "params", "flops", "meco")
+PROXIES = (
+    *("synflow", "nwot", "jacob_cov", "snip", "grad_norm", "grasp", "params", "flops", "meco"),
+    "az_progressivity",
+)
 
 
 @pytest.fixture(scope="module")
@@ -53,9 +56,10 @@ def test_label_free_ensemble_ranks_best(report):
 
 def test_recommended_ranker_ranks_best(report, scored):
     scores, accuracy = scored
-    choice = ensemble.recommended("nb201")
-    values = ensemble.get(choice.method)({p: scores[p] for p in choice.proxies})
+    choice = ensemble.recommended("nb201").ranker
+    values = choice.score(scores)
     rho = correlations({"recommended": values}, accuracy)["recommended"]["spearman"]
-    # 0.940 on all 400 reference cells (docs/reproduction.md); looser on 60
+    # 0.937 to 0.942 on held-out halves of the 400 reference cells (docs/two_stage.md);
+    # looser on 60
     assert rho >= 0.92 - SLACK
     assert rho >= report["log_rank(label-free+cost)"]["spearman"] - 0.02

@@ -36,3 +36,8 @@ def test_rule_picks_the_proxy_that_orders_the_top(shared_data: Path, tmp_path: P
         assert cells_[1].startswith("zen (")
         first, both = float(cells_[-2]), float(cells_[-1].strip("*"))
         assert both > first + 0.2
+    # zen is not the recommended second stage: the report says so, not that the service uses it
+    assert "The halves pick zen; the service's recommended ranker is" in output.read_text()
+    picks = [line for line in output.read_text().splitlines() if line.startswith("| B | ")]
+    assert [line.split(" | ")[1] for line in picks] == ["C10", "C100", "IN16"]
+    assert all(len(line.strip("|").split("|")) == 8 for line in picks)

@@ -15,5 +15,7 @@ def get_correlations(
     storage: StorageDep, query: PopulationQueryDep, bootstrap: BootstrapDep
 ) -> CorrelationsOut:
     """Spearman, Kendall tau-b, Pearson, pairwise agreement and precision@k with bootstrap
-    95% CIs over the architectures with both a score and an accuracy."""
+    95% CIs over the architectures with both a score and an accuracy, for each proxy, each
+    ensemble, the recommended label-free ranker (when the architectures share a space and
+    its proxies are scored) and the latest learned predictor."""
     return services.correlations(storage, query, n_resamples=bootstrap)

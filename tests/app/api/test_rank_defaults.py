@@ -1,10 +1,13 @@
 """A rank request that names no proxies ranks with the recommended label-free ranker of the
-architectures' space (``zero_cost.ensemble.recommended``), shown in GET /v1/config; every
-rank answer names the proxies (with versions) and the aggregation it ranked with."""
+architectures' space (``zero_cost.ensemble.recommended``), both its stages, shown in GET
+/v1/config; a request may give a second stage of its own; every rank answer names the
+proxies of both stages (with versions), the aggregation and the second stage it ranked
+with."""
 
 from __future__ import annotations
 
-from api_support import SYNTHETIC, TINY, Serve, check_error, nb201_items, submit
+import pytest
+from api_support import SYNTHETIC, TINY, Serve, check_error, nb201_items, submit, wait_job
 
 from zero_cost import ensemble, proxies
 
@@ -12,16 +15,27 @@ CELLS = [
     "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|none~2|",
     "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|none~1|none~2|",
 ]
+MORE_CELLS = [
+    *CELLS,
+    "|nor_conv_1x1~0|+|skip_connect~0|nor_conv_3x3~1|+|nor_conv_3x3~0|avg_pool_3x3~1|none~2|",
+    "|skip_connect~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|none~0|nor_conv_3x3~1|nor_conv_1x1~2|",
+]
 
 
 def test_rank_without_proxies_uses_the_recommended_ranker(migrated_url: str, serve: Serve) -> None:
-    choice = ensemble.recommended("nb201")
-    assert choice.proxies and all(not proxies.get(p).needs_labels for p in choice.proxies)
+    choice = ensemble.recommended("nb201").ranker
+    assert choice.second_stage is not None
+    assert all(not proxies.get(p).needs_labels for p in choice.members)
+    second = {
+        "proxies": list(choice.second_stage.proxies),
+        "fraction": choice.second_stage.fraction,
+    }
     with serve(migrated_url, data_dir=None) as client:
         config = client.get("/v1/config").json()["recommended_rankers"]
         assert config["nb201"] == {
             "proxies": list(choice.proxies),
             "ensemble": choice.method,
+            "second_stage": second,
             "chosen_on": "nb201",
         }
         ids = submit(client, nb201_items(CELLS, TINY))
@@ -30,14 +44,73 @@ def test_rank_without_proxies_uses_the_recommended_ranker(migrated_url: str, ser
         assert answer.status_code == 200, answer.text
         ranked = answer.json()
         assert ranked["complete"], ranked
-        assert ranked["ensemble"] == choice.method
-        assert ranked["proxy_versions"] == {p: proxies.get(p).version for p in choice.proxies}
-        assert set(ranked["ranking"][0]["scores"]) == set(choice.proxies)
+        assert ranked["ensemble"] == choice.method and ranked["second_stage"] == second
+        assert ranked["proxy_versions"] == {p: proxies.get(p).version for p in choice.members}
+        assert set(ranked["ranking"][0]["scores"]) == set(choice.members)
+        assert_scores_are_the_rankers(ranked, choice)
 
         named = client.post("/v1/rank", json={**body, "proxies": ["params"]}).json()
         assert named["ensemble"] == "log_rank" and named["proxy_versions"] == {"params": "1"}
+        assert named["second_stage"] is None
         voted = client.post("/v1/rank", json={**body, "ensemble": "vote"}).json()
-        assert voted["ensemble"] == "vote" and set(voted["proxy_versions"]) == set(choice.proxies)
+        assert voted["ensemble"] == "vote" and set(voted["proxy_versions"]) == set(choice.members)
+        assert voted["second_stage"] == second
+
+
+def test_rank_with_a_second_stage_of_its_own(migrated_url: str, serve: Serve) -> None:
+    """The answer names both stages, and its scores are ``zero_cost.ensemble``'s two-stage
+    scores of the proxy scores it returns; a second stage of the whole list orders it by
+    the second stage alone."""
+    with serve(migrated_url, data_dir=None) as client:
+        ids = submit(client, nb201_items(MORE_CELLS, TINY))
+        stage = {"proxies": ["synflow", "nwot"], "fraction": 0.5}
+        body = {"architectures": ids, "data": SYNTHETIC, "wait": True, "proxies": ["params"]}
+        ranked = client.post("/v1/rank", json={**body, "second_stage": stage}).json()
+        assert ranked["complete"], ranked
+        assert ranked["second_stage"] == stage
+        assert list(ranked["proxy_versions"]) == ["params", "synflow", "nwot"]
+        chosen = ensemble.Ranker(
+            ("params",), "log_rank", ensemble.SecondStage(("synflow", "nwot"), 0.5)
+        )
+        assert_scores_are_the_rankers(ranked, chosen)
+        assert sum(r["score"] > 1 for r in ranked["ranking"]) >= 2  # the best half of 4
+        # Without "fraction", 0.2; a second stage may also be given with the recommended ranker.
+        whole = client.post(
+            "/v1/rank", json={**body, "proxies": None, "second_stage": {"proxies": ["flops"]}}
+        ).json()
+        assert whole["second_stage"] == {"proxies": ["flops"], "fraction": 0.2}
+        first = ensemble.recommended("nb201").ranker.proxies
+        assert list(whole["proxy_versions"]) == [*first, "flops"]
+
+
+def test_rank_rejects_a_bad_second_stage(migrated_url: str, serve: Serve) -> None:
+    with serve(migrated_url, data_dir=None) as client:
+        ids = submit(client, nb201_items(CELLS[:1], TINY))
+        body = {"architectures": ids, "data": SYNTHETIC, "proxies": ["params"]}
+        for stage, field in (
+            ({"proxies": ["params"], "fraction": 0}, "second_stage.fraction"),
+            ({"proxies": ["params"], "fraction": 1.5}, "second_stage.fraction"),
+            ({"proxies": []}, "second_stage.proxies"),
+            ({"fraction": 0.2}, "second_stage.proxies"),
+            ({"proxies": ["params"], "share": 0.2}, "second_stage.share"),
+        ):
+            answer = client.post("/v1/rank", json={**body, "second_stage": stage})
+            check_error(answer, 422, "validation_error", field)
+        unknown = {"proxies": ["params", "no_such_proxy"]}
+        answer = client.post("/v1/rank", json={**body, "second_stage": unknown})
+        check_error(answer, 422, "unknown_proxy", "second_stage.proxies[1]")
+        learned = {**body, "ensemble": "learned", "dataset": "cifar10"}
+        answer = client.post("/v1/rank", json={**learned, "second_stage": {"proxies": ["nwot"]}})
+        check_error(answer, 422, "second_stage_unsupported", "second_stage")
+
+
+def assert_scores_are_the_rankers(ranked: dict, chosen: ensemble.Ranker) -> None:
+    """Each candidate's score is ``chosen.score`` of the proxy scores the answer returns."""
+    rows = ranked["ranking"]
+    columns = {p: [r["scores"][p] for r in rows] for p in chosen.members}
+    expected = chosen.score(columns)
+    assert [r["score"] for r in rows] == pytest.approx(list(expected))
+    assert [r["rank"] for r in rows] == list(range(1, len(rows) + 1))
 
 
 def test_rank_without_proxies_over_several_spaces_asks_for_them(
@@ -46,7 +119,7 @@ def test_rank_without_proxies_over_several_spaces_asks_for_them(
     graph = {
         "space": "graph",
         "spec": {
-            "input_shape": [3, 8, 8],
+            "input_shape": [3, 32, 32],
             "nodes": [
                 {"name": "conv", "op": "conv2d", "out_channels": 4, "kernel_size": 3},
                 {"name": "relu", "op": "relu"},
@@ -59,3 +132,30 @@ def test_rank_without_proxies_over_several_spaces_asks_for_them(
         ids = submit(client, [*nb201_items(CELLS[:1], TINY), graph])
         answer = client.post("/v1/rank", json={"architectures": ids, "data": SYNTHETIC})
         check_error(answer, 422, "proxies_required", "proxies")
+        # Correlations over several spaces have no recommended row either, even with every
+        # proxy of it scored.
+        members = list(ensemble.recommended("nb201").ranker.members)
+        job = {"architectures": ids, "proxies": members, "data": SYNTHETIC}
+        job_id = client.post("/v1/score-jobs", json=job).json()["id"]
+        assert wait_job(client, job_id)["status"] == "succeeded"
+        reports = [
+            {"architecture": a, "dataset": "cifar10", "value": v}
+            for a, v in zip(ids, [90.0, 80.0], strict=True)
+        ]
+        assert client.post("/v1/accuracies", json={"items": reports}).status_code == 200
+        rows = client.get("/v1/correlations", params={"dataset": "cifar10"}).json()["rows"]
+        assert set(members) <= {row["name"] for row in rows}
+        assert "recommended" not in {row["name"] for row in rows}
+
+
+def test_learned_rank_without_proxies_drops_the_second_stage(
+    migrated_url: str, serve: Serve
+) -> None:
+    """A learned predictor ranks alone: it is looked up by the first stage's proxies."""
+    first = ensemble.recommended("nb201").ranker.proxies
+    with serve(migrated_url, data_dir=None) as client:
+        ids = submit(client, nb201_items(CELLS[:1], TINY))
+        body = {"architectures": ids, "data": SYNTHETIC, "ensemble": "learned"}
+        answer = client.post("/v1/rank", json={**body, "dataset": "cifar10"})
+        error = check_error(answer, 422, "no_predictor", "dataset")
+        assert f"proxies {', '.join(sorted(first))};" in error["message"]

@@ -1,6 +1,7 @@
 """Correlations through the API equal the library's on the same cells and batch, counting
 every submitted cell (``benchmarks/reproduce_via_api.py`` does all 400 reference cells
-against docs/reproduction.md; this is a subset, against the library in-process)."""
+against docs/reproduction.md; this is a subset, against the library in-process), the
+recommended label-free ranker's row included."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ import csv
 import math
 
 import pytest
-from api_support import SHARED_DATA, Serve, submit, wait_job
+from api_support import SHARED_DATA, Serve, check_error, submit, wait_job
 
 import zero_cost
-from zero_cost import data, metrics, spaces
+from zero_cost import data, ensemble, metrics, spaces
 
-PROXIES = ["params", "flops", "synflow", "nwot"]
+PROXIES = ["params", "flops", "synflow", "nwot", "meco", "az_progressivity"]
 CELLS = 12
 
 
@@ -48,6 +49,26 @@ def test_api_correlations_equal_the_librarys(migrated_url: str, serve: Serve) ->
         answer = client.get(
             "/v1/correlations", params={"dataset": "cifar10", "bootstrap": 0}
         ).json()
+        fewer = client.get(
+            "/v1/correlations",
+            params={"dataset": "cifar10", "bootstrap": 0, "proxies": "params,flops"},
+        ).json()
+        only = client.get(
+            "/v1/correlations",
+            params={"dataset": "cifar10", "bootstrap": 0, "ensembles": "recommended"},
+        ).json()
+        voted = client.get(
+            "/v1/correlations", params={"dataset": "cifar10", "bootstrap": 0, "ensembles": "vote"}
+        ).json()
+        scatter = client.get(
+            "/v1/plots/scatter", params={"dataset": "cifar10", "name": "recommended"}
+        )
+        assert scatter.status_code == 200, scatter.text
+        unavailable = client.get(
+            "/v1/plots/scatter",
+            params={"dataset": "cifar10", "name": "recommended", "proxies": "params,flops"},
+        )
+        check_error(unavailable, 422, "recommended_unavailable", "name")
     rows_by_name = {row["name"]: row for row in answer["rows"]}
     assert "cifar10_sample.npz" in answer["data_profile"]
     for name in PROXIES:
@@ -56,3 +77,12 @@ def test_api_correlations_equal_the_librarys(migrated_url: str, serve: Serve) ->
         expected = metrics.spearman(values, truth)
         assert rows_by_name[name]["n"] == finite, name
         assert rows_by_name[name]["spearman"] == pytest.approx(expected, abs=0.002), name
+    chosen = ensemble.recommended("nb201").ranker
+    expected = metrics.spearman(chosen.score(library), truth)
+    assert rows_by_name["recommended"]["kind"] == "ensemble"
+    assert rows_by_name["recommended"]["spearman"] == pytest.approx(expected, abs=0.002)
+    assert chosen.describe() in rows_by_name["recommended"]["note"]
+    # Without the ranker's proxies among those asked for, no recommended row.
+    assert "recommended" not in {row["name"] for row in fewer["rows"]}
+    assert [r["name"] for r in only["rows"] if r["kind"] == "ensemble"] == ["recommended"]
+    assert [r["name"] for r in voted["rows"] if r["kind"] == "ensemble"] == ["vote"]

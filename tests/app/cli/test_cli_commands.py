@@ -289,6 +289,37 @@ def test_rank_prints_the_top(server: str, tmp_path: Path) -> None:
     assert "top 3 of 3" in table.stdout
 
 
+def test_rank_with_a_second_stage(server: str, tmp_path: Path) -> None:
+    """--second-stage re-orders the first stage's best; with a fraction of 1 that is the
+    whole list, whose best by the second stage (flops) scores 2; the answer names it."""
+    path = tmp_path / "cells.jsonl"
+    path.write_text("".join(json.dumps(cell) + "\n" for cell in CELLS))
+    body = invoke_json("--url", server, "rank", str(path), "--proxies", "params",
+                       "--second-stage", "flops", "--second-stage-fraction", "1",
+                       "--batch-size", "4")  # fmt: skip
+    assert body["second_stage"] == {"proxies": ["flops"], "fraction": 1.0}
+    assert set(body["top"][0]["scores"]) == {"params", "flops"}
+    assert body["top"][0]["spec"] == CELLS[0] and body["top"][0]["score"] == 2.0
+    named = invoke_json("--url", server, "rank", str(path), "--proxies", "params",
+                        "--batch-size", "4")  # fmt: skip
+    assert named["second_stage"] is None
+    table = invoke("--url", server, "rank", str(path), "--proxies", "params",
+                   "--second-stage", "flops", "--batch-size", "4")  # fmt: skip
+    assert table.exit_code == 0, table.output
+    assert "best 20% re-ranked by log_rank(flops)" in table.stdout
+    for extra, message in (
+        (["--second-stage-fraction", "0.5"], "--second-stage-fraction needs --second-stage"),
+        (["--second-stage", "flops", "--second-stage-fraction", "2"], "fraction must be in"),
+        (["--second-stage", "flops", "--ensemble", "vote"], None),
+    ):
+        result = invoke("--url", server, "rank", str(path), "--proxies", "params",
+                        "--batch-size", "4", *extra)  # fmt: skip
+        if message is None:
+            assert result.exit_code == 0, result.output
+        else:
+            assert result.exit_code == 1 and message in result.output, result.output
+
+
 def test_service_ranker_maps_duplicates_back(server: str) -> None:
     from zero_cost.client import Client
 
