@@ -366,11 +366,17 @@ class RankedCandidate(BaseModel):
         "an ensemble's, relative to the candidates ranked together; with a second stage, its "
         "re-ranked group scores in (1, 2], the rest in (0, 1]"
     )
-    scores: dict[str, float | None]
+    scores: dict[str, float | None] = Field(
+        description="each proxy's score (log for log-scale proxies); a second stage's proxies "
+        "are scored only for the first stage's best, null for the others"
+    )
 
 
 class RankOut(BaseModel):
-    complete: bool
+    complete: bool = Field(
+        description="every candidate has the scores its rank needs: the first stage's, and "
+        "a second stage's where it is among the first stage's best"
+    )
     job_id: int | None
     proxy_versions: dict[str, str] = Field(
         description="the proxies ranked on (of both stages), with versions"

@@ -276,7 +276,8 @@ class Client:
 
         With ``wait``, candidates not scored yet are waited for however long scoring takes
         (the service blocks at most ZC_RANK_WAIT_SECONDS; the client then follows the job
-        and asks again). Without it, unscored candidates come last with ``rank`` None.
+        and asks again, once more for a second stage's job). Without it, unscored
+        candidates come last with ``rank`` None.
         ``repeats``: rank on the means of scores repeated so often (see ``score``).
         """
         body: dict[str, Any] = {
@@ -296,7 +297,9 @@ class Client:
             stage = {"proxies": list(second_stage.proxies), "fraction": second_stage.fraction}
             body["second_stage"] = stage
         answer = self.request("POST", "/v1/rank", json=body).json()
-        if wait and not answer["complete"] and answer["job_id"] is not None:
+        for _ in range(2):  # a job of the first stage's scores, then one of the second's
+            if not wait or answer["complete"] or answer["job_id"] is None:
+                break
             self.wait(answer["job_id"], poll_seconds)
             answer = self.request("POST", "/v1/rank", json={**body, "wait": False}).json()
         return [

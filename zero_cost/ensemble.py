@@ -33,6 +33,7 @@ __all__ = [
     "names",
     "ranker",
     "recommended",
+    "top_group",
     "two_stage",
     "vote",
 ]
@@ -150,12 +151,10 @@ def two_stage(first: ArrayLike, second: Scores, fraction: float = 0.2) -> NDArra
     For the top of a space: a ranker that orders the whole space well can order its best
     candidates poorly, and proxies that tell good from very good (``second``) can rank the
     whole space poorly. ``first`` is the first stage's score per candidate (higher = better;
-    NaN, None or +-inf = missing), e.g. ``log_rank`` of its proxies. Of the n candidates it
-    scores, those whose first-stage rank (1 = worst, average ranks for ties) is above
-    ``n * (1 - fraction)`` form the top group: the best ``ceil(fraction * n)`` (at least
-    one), and candidates tied across that cut-off all in or all out, by their average rank
-    (those tied for the best always in). The group
-    scores ``1 +`` their rank quantile by the second stage within the group, in (1, 2]; the
+    NaN, None or +-inf = missing), e.g. ``log_rank`` of its proxies. Its top group
+    (:func:`top_group`: the best ``ceil(fraction * n)`` of the n candidates it scores, by
+    average rank where tied) scores ``1 +`` their rank quantile by the second stage within
+    the group, in (1, 2]; the
     others keep their first-stage rank quantile, in (0, 1]. So the top group stays above
     everyone else, and only its order comes from ``second``. A candidate of the top group
     that the second stage cannot score ranks last in the group; one the first stage cannot
@@ -164,24 +163,14 @@ def two_stage(first: ArrayLike, second: Scores, fraction: float = 0.2) -> NDArra
     Raises:
         ValueError: ``fraction`` outside (0, 1], or the stages score different candidates.
     """
-    if not 0 < fraction <= 1:
-        raise ValueError(f"fraction must be in (0, 1], got {fraction!r}")
+    top = top_group(first, fraction)
     first_scores = np.asarray(first, dtype=np.float64)
-    if first_scores.ndim != 1:
-        raise ValueError(f"the first stage's scores must be 1-D, got shape {first_scores.shape}")
     second_matrix = _score_matrix(second)
     if second_matrix.shape[1] != first_scores.size:
         raise ValueError("both stages must score the same candidates")
     valid = np.isfinite(first_scores)
     result = np.full(first_scores.shape, np.nan)
-    n = np.count_nonzero(valid)
-    ranks = stats.rankdata(first_scores[valid])
-    result[valid] = ranks / n
-    top = np.zeros(first_scores.shape, dtype=bool)
-    if n:
-        # Not n * (1 - fraction): 1 - 0.9 < 0.1. The best (and those tied with it) always in.
-        cut = min(n - fraction * n + 1e-9, ranks.max() - 1e-9)
-        top[valid] = ranks > cut
+    result[valid] = stats.rankdata(first_scores[valid]) / np.count_nonzero(valid)
     if not top.any():
         return result
     group = np.zeros(np.count_nonzero(top))  # no second-stage proxy scores anyone: a tie
@@ -190,6 +179,31 @@ def two_stage(first: ArrayLike, second: Scores, fraction: float = 0.2) -> NDArra
     group = np.where(np.isnan(group), -np.inf, group)
     result[top] = 1 + stats.rankdata(group) / group.size
     return result
+
+
+def top_group(first: ArrayLike, fraction: float) -> NDArray[np.bool_]:
+    """Which candidates :func:`two_stage` re-ranks: of the n with a first-stage score
+    (``first``, higher = better; NaN, None or +-inf = missing), those whose rank (1 =
+    worst, average ranks for ties) is above ``n * (1 - fraction)``, i.e. the best
+    ``ceil(fraction * n)`` (at least one), candidates tied across that cut-off all in or
+    all out, and those tied for the best always in.
+
+    Raises:
+        ValueError: ``fraction`` outside (0, 1], or ``first`` not 1-D.
+    """
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction!r}")
+    first_scores = np.asarray(first, dtype=np.float64)
+    if first_scores.ndim != 1:
+        raise ValueError(f"the first stage's scores must be 1-D, got shape {first_scores.shape}")
+    valid = np.isfinite(first_scores)
+    top = np.zeros(first_scores.shape, dtype=bool)
+    n = np.count_nonzero(valid)
+    if n:
+        ranks = stats.rankdata(first_scores[valid])
+        # Not n * (1 - fraction): 1 - 0.9 < 0.1.
+        top[valid] = ranks > min(n - fraction * n + 1e-9, ranks.max() - 1e-9)
+    return top
 
 
 def _mean_over_available(values: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -256,15 +270,20 @@ class Ranker:
             text += f", best {stage.fraction:.0%} re-ranked by log_rank({', '.join(stage.proxies)})"
         return text
 
+    def first_stage(self, scores: Scores) -> NDArray[np.float64]:
+        """The first stage's score per candidate from ``scores``, which hold
+        :attr:`proxies`: ``method`` over them, or one proxy's score as it is (NaN where
+        missing)."""
+        if len(self.proxies) > 1:
+            return get(self.method)({p: scores[p] for p in self.proxies})
+        first = np.asarray(scores[self.proxies[0]], dtype=np.float64)
+        return np.where(np.isfinite(first), first, np.nan)
+
     def score(self, scores: Scores) -> NDArray[np.float64]:
         """One score per candidate (higher = better) from ``scores``, which hold
-        :attr:`members`. A first stage of one proxy is that proxy's score as it is (NaN
-        where missing)."""
-        if len(self.proxies) > 1:
-            first = get(self.method)({p: scores[p] for p in self.proxies})
-        else:
-            first = np.asarray(scores[self.proxies[0]], dtype=np.float64)
-            first = np.where(np.isfinite(first), first, np.nan)
+        :attr:`members`: the first stage's, with its best re-ranked by the second stage
+        (:func:`two_stage`) if there is one."""
+        first = self.first_stage(scores)
         if self.second_stage is None:
             return first
         second = {p: scores[p] for p in self.second_stage.proxies}

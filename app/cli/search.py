@@ -87,7 +87,7 @@ def rank(
     config = data_config(data, batch_size, DEFAULT_DATA_FILE)
     with reporting_errors(state), state.client() as client:
         chosen = _ranker(proxies, ensemble, space, second_stage, second_stage_fraction)
-        proxy_names, ensemble = list(chosen.members), chosen.method
+        ensemble = chosen.method
         items = read_specs(file, space)
         if not items:
             raise CliError(f"{file}: no candidates")
@@ -106,13 +106,13 @@ def rank(
             with progress:
                 client.score(
                     unscored,
-                    proxy_names,
+                    chosen.proxies,
                     data=config,
                     init_seed=seed,
                     repeats=repeats,
                     on_progress=update,
                 )
-            ranking = client.rank(items, chosen.proxies, wait=False, **kwargs)
+            ranking = client.rank(items, chosen.proxies, wait=True, **kwargs)
         best = ranking[:top]
         specs = {r.architecture_id: client.architecture(r.architecture_id)["spec"] for r in best}
     rows = [

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from zero_cost import ensemble
+from zero_cost.repeats import Repeats
 
 from ..config import Settings
 from ..db import queue
@@ -32,8 +33,10 @@ PENDING = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
 
 
 def rank(storage: Storage, settings: Settings, body: RankIn, may_write: bool = True) -> RankOut:
-    """Candidates ordered best-first by the ensemble of their proxy scores; the unscored
-    are queued (and, with ``wait``, waited for up to ``ZC_RANK_WAIT_SECONDS``).
+    """Candidates ordered best-first by the ranker of their proxy scores; the scores it
+    still needs are queued (and, with ``wait``, waited for up to ``ZC_RANK_WAIT_SECONDS``):
+    the first stage's of every candidate, then a second stage's of the first stage's best
+    only (:func:`_scoring_needs`).
 
     A caller that may not write (a read-only key) can rank architectures by id on a data
     profile that exists, when every one has its scores; otherwise ``Forbidden`` says what
@@ -70,35 +73,47 @@ def rank(storage: Storage, settings: Settings, body: RankIn, may_write: bool = T
     # An ensemble ranks a log-scale value of 0 last; a predictor sees it as it was trained
     # (missing).
     log_of_zero = LOG_OF_ZERO if predictor is None else math.nan
-    table, complete = score_table(
-        storage, ids, profile.id, body.init_seed, versions, log_of_zero, repeats
-    )
-    job_id = None
-    if not complete.all():
-        unscored = [a for a, done in zip(ids, complete, strict=True) if not done]
-        if not may_write:
-            raise Forbidden(
-                "read_only_key",
-                f"architectures: {len(unscored)} of {len(ids)} have no stored scores of "
-                f"{', '.join(proxies)} on data profile {profile.id} (e.g. architecture "
-                f"{unscored[0]}); scoring them needs a key that may write",
-                "architectures",
-            )
-        need_scores = set(unscored)
-        fields = [(f"architectures[{i}]", a) for i, a in enumerate(refs) if a in need_scores]
-        check_fits_device(storage, settings, fields, profile)
-        job_id = queue.create_job(
-            storage.engine, unscored, versions, profile.id, body.init_seed, repeats
+
+    def needs() -> list[tuple[list[int], list[tuple[str, str]]]]:
+        return _scoring_needs(
+            storage, ids, profile.id, body.init_seed, chosen, log_of_zero, repeats
         )
-        if body.wait:
-            deadline = time.monotonic() + settings.rank_wait_seconds
-            while time.monotonic() < deadline:
-                if storage.get_job(job_id, max_errors=0).status not in PENDING:
-                    break
-                time.sleep(0.2)
-            table, complete = score_table(
-                storage, ids, profile.id, body.init_seed, versions, log_of_zero, repeats
+
+    missing = needs()
+    if missing and not may_write:
+        unscored, stage = missing[0]
+        raise Forbidden(
+            "read_only_key",
+            f"architectures: {len(unscored)} of {len(ids)} have no stored scores of "
+            f"{', '.join(name for name, _ in stage)} on data profile {profile.id} (e.g. "
+            f"architecture {unscored[0]}); scoring them needs a key that may write",
+            "architectures",
+        )
+    job_id = None
+    queued: set[tuple[int, tuple[tuple[str, str], ...]]] = set()
+    deadline = time.monotonic() + settings.rank_wait_seconds
+    for _ in range(2):  # the first stage's scores, then the second stage's of the best
+        jobs = []
+        for architectures, stage in missing:
+            fresh = [a for a in architectures if (a, tuple(stage)) not in queued]
+            if not fresh:  # queued by this request already, and not scored: failed
+                continue
+            fresh_set = set(fresh)
+            fields = [(f"architectures[{i}]", a) for i, a in enumerate(refs) if a in fresh_set]
+            check_fits_device(storage, settings, fields, profile)
+            job_id = queue.create_job(
+                storage.engine, fresh, stage, profile.id, body.init_seed, repeats
             )
+            jobs.append(job_id)
+            queued.update((a, tuple(stage)) for a in fresh)
+        if not jobs or not body.wait:
+            break
+        while time.monotonic() < deadline and any(
+            storage.get_job(job, max_errors=0).status in PENDING for job in jobs
+        ):
+            time.sleep(0.2)
+        missing = needs()
+    table, _ = score_table(storage, ids, profile.id, body.init_seed, versions, log_of_zero, repeats)
     values = np.column_stack(list(table.values()))
     scored = ~np.isnan(values).all(axis=1)
     combined = np.full(len(ids), np.nan)
@@ -122,7 +137,7 @@ def rank(storage: Storage, settings: Settings, body: RankIn, may_write: bool = T
         for position, i in enumerate(order)
     ]
     return RankOut(
-        complete=bool(complete.all()),
+        complete=not missing,
         job_id=job_id,
         proxy_versions=dict(versions),
         ensemble=method,
@@ -135,6 +150,39 @@ def rank(storage: Storage, settings: Settings, body: RankIn, may_write: bool = T
         predictor_id=None if predictor is None else predictor.id,
         note=None if predictor is None else predictor_note(predictor),
     )
+
+
+def _scoring_needs(
+    storage: Storage,
+    ids: Sequence[int],
+    profile_id: int,
+    seed: int,
+    chosen: ensemble.Ranker,
+    log_of_zero: float,
+    repeats: Repeats,
+) -> list[tuple[list[int], list[tuple[str, str]]]]:
+    """What ranking ``ids`` with ``chosen`` still needs scored, as (architectures, proxy
+    versions): the first stage's proxies of every candidate, and the second stage's only of
+    the first stage's best (its top group among the candidates with first-stage scores),
+    so that the second stage costs a fraction of what it would for every candidate."""
+    first_versions = proxy_versions(chosen.proxies)
+    first, first_done = score_table(
+        storage, ids, profile_id, seed, first_versions, log_of_zero, repeats
+    )
+    missing = []
+    unscored = [a for a, done in zip(ids, first_done, strict=True) if not done]
+    if unscored:
+        missing.append((unscored, first_versions))
+    if chosen.second_stage is not None:
+        second_versions = proxy_versions(chosen.second_stage.proxies)
+        _, second_done = score_table(
+            storage, ids, profile_id, seed, second_versions, log_of_zero, repeats
+        )
+        top = ensemble.top_group(chosen.first_stage(first), chosen.second_stage.fraction)
+        best = [a for a, t, done in zip(ids, top, second_done, strict=True) if t and not done]
+        if best:
+            missing.append((best, second_versions))
+    return missing
 
 
 def _ranker(storage: Storage, body: RankIn, ids: Sequence[int]) -> ensemble.Ranker:

@@ -359,6 +359,16 @@ def test_two_stage_missing_values():
     np.testing.assert_allclose(result, [*(np.arange(1, 9) / 10), 1.75, 1.75])
 
 
+def test_top_group_is_what_two_stage_re_ranks():
+    rng = np.random.default_rng(1)
+    first = rng.normal(size=40)
+    first[[3, 7]] = [np.nan, np.inf]
+    top = ensemble.top_group(first, 0.25)
+    assert np.count_nonzero(top) == 10 and not top[[3, 7]].any()  # 25 % of the 38 scored
+    np.testing.assert_array_equal(top, ensemble.two_stage(first, {"b": first}, 0.25) > 1)
+    assert not ensemble.top_group([np.nan, None], 0.5).any()
+
+
 def test_two_stage_whole_fraction_is_the_second_stage():
     rng = np.random.default_rng(0)
     first, second = rng.normal(size=30), {"b": rng.normal(size=30), "c": rng.normal(size=30)}

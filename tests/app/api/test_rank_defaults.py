@@ -73,7 +73,15 @@ def test_rank_with_a_second_stage_of_its_own(migrated_url: str, serve: Serve) ->
             ("params",), "log_rank", ensemble.SecondStage(("synflow", "nwot"), 0.5)
         )
         assert_scores_are_the_rankers(ranked, chosen)
-        assert sum(r["score"] > 1 for r in ranked["ranking"]) >= 2  # the best half of 4
+        # The second stage is scored for the first stage's best half only.
+        best = [r for r in ranked["ranking"] if r["score"] > 1]
+        assert len(best) == 2 and [r["rank"] for r in best] == [1, 2]
+        for row in ranked["ranking"]:
+            stored = {p for p in ("synflow", "nwot") if row["scores"][p] is not None}
+            assert stored == ({"synflow", "nwot"} if row in best else set()), row
+        again = client.post("/v1/rank", json={**body, "second_stage": stage, "wait": False})
+        assert again.json()["complete"] and again.json()["job_id"] is None
+        assert again.json()["ranking"] == ranked["ranking"]
         # Without "fraction", 0.2; a second stage may also be given with the recommended ranker.
         whole = client.post(
             "/v1/rank", json={**body, "proxies": None, "second_stage": {"proxies": ["flops"]}}
@@ -81,6 +89,31 @@ def test_rank_with_a_second_stage_of_its_own(migrated_url: str, serve: Serve) ->
         assert whole["second_stage"] == {"proxies": ["flops"], "fraction": 0.2}
         first = ensemble.recommended("nb201").ranker.proxies
         assert list(whole["proxy_versions"]) == [*first, "flops"]
+
+
+def test_rank_without_waiting_queues_one_stage_at_a_time(migrated_url: str, serve: Serve) -> None:
+    """Without ``wait``: first the first stage's scores of every candidate, then (asked
+    again) the second stage's of the first stage's best, then complete."""
+    with serve(migrated_url, data_dir=None) as client:
+        ids = submit(client, nb201_items(MORE_CELLS, TINY))
+        stage = {"proxies": ["nwot"], "fraction": 0.25}
+        body = {
+            "architectures": ids,
+            "data": SYNTHETIC,
+            "proxies": ["params"],
+            "second_stage": stage,
+        }
+        jobs = []
+        for _ in range(2):
+            answer = client.post("/v1/rank", json=body).json()
+            assert not answer["complete"] and answer["job_id"] is not None
+            jobs.append(client.get(f"/v1/score-jobs/{answer['job_id']}").json())
+            assert wait_job(client, answer["job_id"])["status"] == "succeeded"
+        assert [job["proxies"] for job in jobs] == [["params"], ["nwot"]]
+        assert [job["total"] for job in jobs] == [4, 1]
+        done = client.post("/v1/rank", json=body).json()
+        assert done["complete"] and done["job_id"] is None
+        assert [r["rank"] for r in done["ranking"]] == [1, 2, 3, 4]
 
 
 def test_rank_rejects_a_bad_second_stage(migrated_url: str, serve: Serve) -> None:
