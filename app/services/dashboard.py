@@ -18,7 +18,7 @@ from ..schemas import CorrelationsOut
 from .correlations import correlations
 from .data_profiles import analysis_profile
 from .figures import TopArchitecture, top_architectures
-from .population import PopulationQuery
+from .population import RECOMMENDED, PopulationQuery
 
 RECENT_JOBS = 10
 """Score jobs and prune jobs the dashboard lists, the newest first."""
@@ -139,6 +139,8 @@ def dashboard(
         analysis_profile(storage, settings, profile_id)  # a profile that does not exist: 404
         query = PopulationQuery(dataset=dataset, metric=metric, profile_id=profile_id, seed=seed)
         view.correlations = correlations(storage, query, n_resamples)
+        if any(row.name == RECOMMENDED for row in view.correlations.rows):
+            view.names.append(RECOMMENDED)
         if view.name not in view.names:
             known = ", ".join(view.names)
             message = f"name: no scores of {view.name!r} on this profile; choose one of {known}"

@@ -330,3 +330,19 @@ def test_correlate_writes_a_plot(
             output = " ".join(result.output.split())  # rich wraps long lines
             assert result.exit_code == 1 and message in output, output
         assert not (tmp_path / "x.png").exists()
+
+
+def test_dashboard_offers_the_recommended_ranker_once_scored(
+    migrated_url: str, serve: Serve, cells: Callable[..., list[str]]
+) -> None:
+    with serve(migrated_url, data_dir=None) as client:
+        profile_id = seed(client, cells(12))
+        assert 'value="recommended"' not in client.get("/").text  # meco is not scored yet
+        ids = [a["id"] for a in client.get("/v1/architectures").json()["data"]]
+        body = {"architectures": ids, "proxies": ["meco", "az_progressivity"], "data": SYNTHETIC}
+        job = client.post("/v1/score-jobs", json=body).json()
+        assert wait_job(client, job["id"])["data_profile_id"] == profile_id
+        page = client.get("/?name=recommended")
+        assert page.status_code == 200, page.text
+        assert '<option value="recommended" selected>' in page.text
+        assert 'data-name="recommended"' in page.text  # its row in the correlation table
