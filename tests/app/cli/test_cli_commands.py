@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from app.cli import app
 from app.db import migrations
-from zero_cost import search, spaces
+from zero_cost import ensemble, search, spaces
 
 SMALL = {"channels": 4, "cells_per_stage": 1}
 CELLS = [
@@ -345,6 +345,11 @@ def test_search_against_the_server(server: str) -> None:
                    "--proxies", "params,flops", "--batch-size", "2", "--random")  # fmt: skip
     assert table.exit_code == 0, table.output
     assert "random search" in table.stdout
+    # Without --proxies: the recommended ranker, both stages, named in the title.
+    default = invoke("--url", server, "search", "--budget", "8", "--population", "4",
+                     "--sample", "2", "--batch", "4", "--batch-size", "2")  # fmt: skip
+    assert default.exit_code == 0, default.output
+    assert ensemble.recommended("nb201").ranker.describe() in " ".join(default.stdout.split())
 
 
 def test_search_darts_against_the_server(server: str) -> None:
