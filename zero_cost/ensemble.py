@@ -157,8 +157,9 @@ def two_stage(first: ArrayLike, second: Scores, fraction: float = 0.2) -> NDArra
     the group, in (1, 2]; the
     others keep their first-stage rank quantile, in (0, 1]. So the top group stays above
     everyone else, and only its order comes from ``second``. A candidate of the top group
-    that the second stage cannot score ranks last in the group; one the first stage cannot
-    score is NaN.
+    that the second stage cannot score ranks last in the group; candidates the second stage
+    ties (or cannot score) keep the first stage's order among themselves. One the first
+    stage cannot score is NaN.
 
     Raises:
         ValueError: ``fraction`` outside (0, 1], or the stages score different candidates.
@@ -177,7 +178,10 @@ def two_stage(first: ArrayLike, second: Scores, fraction: float = 0.2) -> NDArra
     if second_matrix.shape[0]:
         group = log_rank({str(k): row[top] for k, row in enumerate(second_matrix)})
     group = np.where(np.isnan(group), -np.inf, group)
-    result[top] = 1 + stats.rankdata(group) / group.size
+    # Ties of the second stage keep the first stage's order: ranks of the second stage
+    # differ by at least 0.5, and the first stage's rank adds less than that.
+    order = stats.rankdata(group) + stats.rankdata(first_scores[top]) / (2 * group.size + 2)
+    result[top] = 1 + stats.rankdata(order) / group.size
     return result
 
 

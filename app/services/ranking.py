@@ -93,25 +93,22 @@ def rank(storage: Storage, settings: Settings, body: RankIn, may_write: bool = T
     queued: set[tuple[int, tuple[tuple[str, str], ...]]] = set()
     deadline = time.monotonic() + settings.rank_wait_seconds
     for _ in range(2):  # the first stage's scores, then the second stage's of the best
-        jobs = []
+        # One stage a round: the second stage's top group is only known once the first
+        # stage's scores are in (those this request queued and that are still missing failed).
+        fresh, stage = [], []
         for architectures, stage in missing:
             fresh = [a for a in architectures if (a, tuple(stage)) not in queued]
-            if not fresh:  # queued by this request already, and not scored: failed
-                continue
-            fresh_set = set(fresh)
-            fields = [(f"architectures[{i}]", a) for i, a in enumerate(refs) if a in fresh_set]
-            check_fits_device(storage, settings, fields, profile)
-            job_id = queue.create_job(
-                storage.engine, fresh, stage, profile.id, body.init_seed, repeats
-            )
-            jobs.append(job_id)
-            queued.update((a, tuple(stage)) for a in fresh)
-        if not jobs or not body.wait:
+            if fresh:
+                break
+        if not fresh:
             break
-        while time.monotonic() < deadline and any(
-            storage.get_job(job, max_errors=0).status in PENDING for job in jobs
-        ):
-            time.sleep(0.2)
+        fresh_set = set(fresh)
+        fields = [(f"architectures[{i}]", a) for i, a in enumerate(refs) if a in fresh_set]
+        check_fits_device(storage, settings, fields, profile)
+        job_id = queue.create_job(storage.engine, fresh, stage, profile.id, body.init_seed, repeats)
+        queued.update((a, tuple(stage)) for a in fresh)
+        if not body.wait or not _finished(storage, job_id, deadline):
+            break
         missing = needs()
     table, _ = score_table(storage, ids, profile.id, body.init_seed, versions, log_of_zero, repeats)
     values = np.column_stack(list(table.values()))
@@ -150,6 +147,15 @@ def rank(storage: Storage, settings: Settings, body: RankIn, may_write: bool = T
         predictor_id=None if predictor is None else predictor.id,
         note=None if predictor is None else predictor_note(predictor),
     )
+
+
+def _finished(storage: Storage, job_id: int, deadline: float) -> bool:
+    """Whether the job finished before ``deadline`` (``time.monotonic()``), waiting for it."""
+    while storage.get_job(job_id, max_errors=0).status in PENDING:
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.2)
+    return True
 
 
 def _scoring_needs(

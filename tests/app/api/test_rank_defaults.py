@@ -116,6 +116,19 @@ def test_rank_without_waiting_queues_one_stage_at_a_time(migrated_url: str, serv
         assert [r["rank"] for r in done["ranking"]] == [1, 2, 3, 4]
 
 
+def test_a_wait_that_runs_out_queues_no_second_stage_yet(migrated_url: str, serve: Serve) -> None:
+    """While the first stage's job is pending, its best are not known: no second job."""
+    with serve(migrated_url, data_dir=None, rank_wait_seconds=0) as client:
+        ids = submit(client, nb201_items(MORE_CELLS, TINY))
+        body = {"architectures": ids, "data": SYNTHETIC, "wait": True}
+        answer = client.post("/v1/rank", json=body).json()
+        assert not answer["complete"]
+        first = ensemble.recommended("nb201").ranker.proxies
+        job = client.get(f"/v1/score-jobs/{answer['job_id']}").json()
+        assert job["proxies"] == list(first) and job["total"] == len(ids)
+        assert client.get("/v1/score-jobs").json()["count"] == 1
+
+
 def test_rank_rejects_a_bad_second_stage(migrated_url: str, serve: Serve) -> None:
     with serve(migrated_url, data_dir=None) as client:
         ids = submit(client, nb201_items(CELLS[:1], TINY))
