@@ -367,8 +367,8 @@ class RankedCandidate(BaseModel):
         "re-ranked group scores in (1, 2], the rest in (0, 1]"
     )
     scores: dict[str, float | None] = Field(
-        description="each proxy's score (log for log-scale proxies); a second stage's proxies "
-        "are scored only for the first stage's best, null for the others"
+        description="each proxy's stored score (log for log-scale proxies), null where none; "
+        "a rank scores a second stage's proxies only for the first stage's best"
     )
 
 
