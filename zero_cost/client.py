@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -294,8 +294,7 @@ class Client:
         if dataset is not None:  # ensemble="learned": the predictor's dataset and metric
             body.update(dataset=dataset, metric=metric)
         if second_stage is not None:
-            stage = {"proxies": list(second_stage.proxies), "fraction": second_stage.fraction}
-            body["second_stage"] = stage
+            body["second_stage"] = asdict(second_stage)
         answer = self.request("POST", "/v1/rank", json=body).json()
         for _ in range(2):  # a job of the first stage's scores, then one of the second's
             if not wait or answer["complete"] or answer["job_id"] is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -130,7 +131,9 @@ def rank(
             {
                 "candidates": len(ranking),
                 "ensemble": ensemble,
-                "second_stage": _second_stage_json(chosen.second_stage),
+                "second_stage": None
+                if chosen.second_stage is None
+                else asdict(chosen.second_stage),
                 "top": rows,
             }
         )
@@ -349,19 +352,12 @@ def _ranker(
             raise CliError(f"--second-stage: {error}") from None
     elif fraction is not None:
         raise CliError("--second-stage-fraction needs --second-stage")
+    names = None if proxies is None else split_names(proxies)
     if ensemble == "learned":
         if stage is not None:
             raise CliError("--second-stage: a learned predictor ranks alone")
-        return Ranker(
-            choose_ranker(None if proxies is None else split_names(proxies), None, space).proxies,
-            "learned",
-        )
-    return choose_ranker(None if proxies is None else split_names(proxies), ensemble, space, stage)
-
-
-def _second_stage_json(stage: SecondStage | None) -> dict[str, Any] | None:
-    """A second stage as the API writes it."""
-    return None if stage is None else {"proxies": list(stage.proxies), "fraction": stage.fraction}
+        return Ranker(choose_ranker(names, None, space).proxies, "learned")
+    return choose_ranker(names, ensemble, space, stage)
 
 
 def _learned_note(client: Client, dataset: str, metric: str) -> str:

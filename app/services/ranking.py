@@ -74,12 +74,12 @@ def rank(storage: Storage, settings: Settings, body: RankIn, may_write: bool = T
     # (missing).
     log_of_zero = LOG_OF_ZERO if predictor is None else math.nan
 
-    def needs() -> list[tuple[list[int], list[tuple[str, str]]]]:
+    def needs() -> tuple[dict[str, np.ndarray], list[tuple[list[int], list[tuple[str, str]]]]]:
         return _scoring_needs(
             storage, ids, profile.id, body.init_seed, chosen, log_of_zero, repeats
         )
 
-    missing = needs()
+    table, missing = needs()
     if missing and not may_write:
         unscored, stage = missing[0]
         raise Forbidden(
@@ -107,10 +107,12 @@ def rank(storage: Storage, settings: Settings, body: RankIn, may_write: bool = T
         check_fits_device(storage, settings, fields, profile)
         job_id = queue.create_job(storage.engine, fresh, stage, profile.id, body.init_seed, repeats)
         queued.update((a, tuple(stage)) for a in fresh)
-        if not body.wait or not _finished(storage, job_id, deadline):
+        if not body.wait:
             break
-        missing = needs()
-    table, _ = score_table(storage, ids, profile.id, body.init_seed, versions, log_of_zero, repeats)
+        finished = _finished(storage, job_id, deadline)
+        table, missing = needs()
+        if not finished:
+            break
     values = np.column_stack(list(table.values()))
     scored = ~np.isnan(values).all(axis=1)
     combined = np.full(len(ids), np.nan)
@@ -166,29 +168,33 @@ def _scoring_needs(
     chosen: ensemble.Ranker,
     log_of_zero: float,
     repeats: Repeats,
-) -> list[tuple[list[int], list[tuple[str, str]]]]:
-    """What ranking ``ids`` with ``chosen`` still needs scored, as (architectures, proxy
-    versions): the first stage's proxies of every candidate, and the second stage's only of
-    the first stage's best (its top group among the candidates with first-stage scores),
-    so that the second stage costs a fraction of what it would for every candidate."""
+) -> tuple[dict[str, np.ndarray], list[tuple[list[int], list[tuple[str, str]]]]]:
+    """The stored scores of ``chosen``'s proxies (:func:`score_table`'s table, in the order
+    of ``chosen.members``), and what ranking ``ids`` still needs scored, as (architectures,
+    proxy versions): the first stage's proxies of every candidate, and the second stage's
+    only of the first stage's best (its top group among the candidates with first-stage
+    scores), so that the second stage costs a fraction of what it would for every
+    candidate."""
     first_versions = proxy_versions(chosen.proxies)
     first, first_done = score_table(
         storage, ids, profile_id, seed, first_versions, log_of_zero, repeats
     )
+    table = dict(first)
     missing = []
     unscored = [a for a, done in zip(ids, first_done, strict=True) if not done]
     if unscored:
         missing.append((unscored, first_versions))
     if chosen.second_stage is not None:
         second_versions = proxy_versions(chosen.second_stage.proxies)
-        _, second_done = score_table(
+        second, second_done = score_table(
             storage, ids, profile_id, seed, second_versions, log_of_zero, repeats
         )
+        table |= second
         top = ensemble.top_group(chosen.first_stage(first), chosen.second_stage.fraction)
         best = [a for a, t, done in zip(ids, top, second_done, strict=True) if t and not done]
         if best:
             missing.append((best, second_versions))
-    return missing
+    return table, missing
 
 
 def _ranker(storage: Storage, body: RankIn, ids: Sequence[int]) -> ensemble.Ranker:
