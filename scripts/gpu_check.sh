@@ -3,7 +3,8 @@
 # (benchmarks/gpu.py) on a machine with a CUDA GPU, in under 8 minutes.
 #
 # The GPU machine it is written for reaches no package registry and has Python 3.12 with CUDA
-# torch, numpy, scipy and scikit-learn (and matplotlib, httpx, jinja2, ...). The project's
+# torch, numpy, scipy and scikit-learn, and matplotlib and safetensors (which the project
+# imports too; that machine has them, and many more). The project's
 # other dependencies travel as wheels fetched beforehand, on a machine with PyPI:
 #
 #   scripts/gpu_check.sh --fetch-wheels [DIR]
@@ -20,8 +21,9 @@
 #
 # installs the wheels into a temporary folder (never into the machine's Python), runs
 # `python -m pytest -m gpu -q tests/gpu`, then `python benchmarks/gpu.py`, and writes the
-# benchmark's table to $OUT/gpu.md when OUT is set, else DIR/gpu.md. It exits non-zero when
-# a step failed. With the device tool of this workplace: run
+# benchmark's table to gpu.md and each step's whole output to gpu_tests.log and
+# gpu_benchmark.log, in $OUT when OUT is set, else in DIR. It exits non-zero when a step
+# failed. With the device tool of this workplace: run
 # `scripts/gpu_check.sh --fetch-wheels` here, then `scripts/gpu_check.sh` there with carry
 # [".cache/gpu"]. PYTHON names the interpreter (default python3).
 set -euo pipefail
@@ -75,19 +77,20 @@ check() {
       torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")'
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 
+  out="${OUT:-$dir}"
   echo "== pytest -m gpu tests/gpu"
   # --noconftest: tests/gpu needs none of the service's fixtures (nor FastAPI, uvicorn)
   timeout 200 "$PYTHON" -m pytest -m gpu -q -rs -p no:cacheprovider --noconftest tests/gpu \
-    || status=1
+    2>&1 | tee "$out/gpu_tests.log" || status=1
 
   echo "== benchmarks/gpu.py"
-  out="${OUT:-$dir}/gpu.md"
   local data=()
   if [[ -f "$dir/cifar10_sample.npz" ]]; then
     data=(--data "$dir/cifar10_sample.npz")
   fi
-  timeout 260 "$PYTHON" benchmarks/gpu.py "${data[@]}" --budget 170 --out "$out" || status=1
-  echo "table written to $out"
+  timeout 260 "$PYTHON" benchmarks/gpu.py "${data[@]}" --budget 170 --out "$out/gpu.md" \
+    2>&1 | tee "$out/gpu_benchmark.log" || status=1
+  echo "table written to $out/gpu.md, logs to $out/gpu_tests.log and $out/gpu_benchmark.log"
   return "$status"
 }
 
