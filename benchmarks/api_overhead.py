@@ -35,7 +35,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
+import httpx2
 
 from app.db import migrations
 from zero_cost import spaces
@@ -110,9 +110,9 @@ def server(database_url: str, log: Path) -> Iterator[str]:
                 if process.poll() is not None:
                     raise SystemExit(f"the server exited ({process.returncode}); see {log}")
                 try:
-                    if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    if httpx2.get(f"{base}/readyz", timeout=2).status_code == 200:
                         break
-                except httpx.TransportError:
+                except httpx2.TransportError:
                     pass
                 if time.monotonic() > deadline:
                     raise SystemExit(f"the server did not become ready in 60 s; see {log}")
@@ -136,7 +136,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def prescore(client: httpx.Client, count: int) -> list[int]:
+def prescore(client: httpx2.Client, count: int) -> list[int]:
     """Submit ``count`` candidates and score them; their ids."""
     items = [
         {"space": "nb201", "spec": cell, "settings": CANDIDATE_SETTINGS}
@@ -166,7 +166,7 @@ def prescore(client: httpx.Client, count: int) -> list[int]:
     return ids
 
 
-def bench_rank(client: httpx.Client, ids: list[int], requests: int, warmup: int = 5) -> bool:
+def bench_rank(client: httpx2.Client, ids: list[int], requests: int, warmup: int = 5) -> bool:
     body = {"architectures": ids, "proxies": PROXIES, "data": DATA}
     for _ in range(warmup):
         client.post("/v1/rank", json=body).raise_for_status()
@@ -194,7 +194,7 @@ def bench_rank(client: httpx.Client, ids: list[int], requests: int, warmup: int 
     return ok
 
 
-def bench_bulk(client: httpx.Client, count: int) -> bool:
+def bench_bulk(client: httpx2.Client, count: int) -> bool:
     items = [{"space": "nb201", "spec": cell} for cell in nb201_cells(count)]
     print(f"(b) POST /v1/architectures, {count:,} distinct NB201 cell strings in one request:")
     ok = True
@@ -236,7 +236,7 @@ def main() -> None:
         )
         with (
             server(url, Path(tmp) / "server.log") as base,
-            httpx.Client(base_url=base, timeout=60) as client,
+            httpx2.Client(base_url=base, timeout=60) as client,
         ):
             ids = prescore(client, args.candidates)
             rank_ok = bench_rank(client, ids, args.rank_requests)

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import httpx
+import httpx2
 
 from .repeats import ONCE, Repeats
 
@@ -96,10 +96,10 @@ class Client:
         timeout: float = 60.0,
         retries: int = 6,
         backoff: float = 0.5,
-        transport: httpx.BaseTransport | None = None,
+        transport: httpx2.BaseTransport | None = None,
     ) -> None:
         headers = {"X-API-Key": api_key} if api_key else {}
-        self._http = httpx.Client(
+        self._http = httpx2.Client(
             base_url=base_url.rstrip("/"), headers=headers, timeout=timeout, transport=transport
         )
         self.retries = retries
@@ -114,13 +114,13 @@ class Client:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx2.Response:
         """Send a request, retrying connection errors and 503; raise ApiError on failure."""
         delay = self.backoff
         for attempt in range(self.retries + 1):
             try:
                 response = self._http.request(method, path, **kwargs)
-            except httpx.TransportError:
+            except httpx2.TransportError:
                 if attempt == self.retries:
                     raise
             else:

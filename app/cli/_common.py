@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import httpx
+import httpx2
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -196,7 +196,7 @@ def reporting_errors(state: State) -> Iterator[None]:
             f"[red]error:[/red] {error.status} {error.code}: {error.message}{where}"
         )
         raise typer.Exit(1) from None
-    except httpx.TransportError as error:
+    except httpx2.TransportError as error:
         stderr_console().print(
             f"[red]error:[/red] cannot reach the service at {state.url}: {error}"
         )

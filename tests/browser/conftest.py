@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 from app.config import Settings
@@ -92,14 +92,14 @@ class Service:
     proxies: list[str]
     seed_seconds: float
 
-    def get(self, path: str, **params: object) -> httpx.Response:
+    def get(self, path: str, **params: object) -> httpx2.Response:
         """GET with the read key (as any API client would)."""
-        return httpx.get(
+        return httpx2.get(
             self.url + path, params=params, headers={"X-API-Key": READ_KEY}, timeout=120
         )
 
 
-def _wait(client: httpx.Client, job_id: int, timeout: float) -> dict:
+def _wait(client: httpx2.Client, job_id: int, timeout: float) -> dict:
     deadline = time.monotonic() + timeout
     while True:
         job = client.get(f"/v1/score-jobs/{job_id}").raise_for_status().json()
@@ -140,7 +140,7 @@ def seeded_service(
     started = time.monotonic()
     with live_server(settings) as base:
         headers = {"X-API-Key": WRITE_KEY}
-        with httpx.Client(base_url=base, headers=headers, timeout=120) as client:
+        with httpx2.Client(base_url=base, headers=headers, timeout=120) as client:
             items = [
                 {"space": "nb201", "spec": r["arch_str"], "settings": NETWORK} for r in rows
             ]

@@ -9,7 +9,7 @@ import io
 import re
 from pathlib import Path
 
-import httpx
+import httpx2
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = PROJECT_ROOT / "docs" / "dashboard.png"
@@ -131,7 +131,7 @@ def test_dashboard_in_chromium(browser: object, seeded_service: object) -> None:
             assert "succeeded" in row and f"{total} / {total}" in row, row
 
         # The top 20 are POST /v1/rank's best by log_rank over every scored architecture.
-        ranked = httpx.post(
+        ranked = httpx2.post(
             service.url + "/v1/rank",
             json={
                 "architectures": service.architecture_ids,
@@ -175,7 +175,7 @@ def test_dashboard_in_chromium(browser: object, seeded_service: object) -> None:
 
 def test_dashboard_needs_a_read_key(browser: object, seeded_service: object) -> None:
     """Without credentials the page answers 401 with a Basic challenge; a wrong key too."""
-    answer = httpx.get(seeded_service.url + "/")
+    answer = httpx2.get(seeded_service.url + "/")
     assert answer.status_code == 401
     assert answer.headers["www-authenticate"].startswith("Basic ")
     context = browser.new_context(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-import httpx
+import httpx2
 import pytest
 
 from app.config import Settings
@@ -52,7 +52,7 @@ def _offline_page(browser: object, service_url: str) -> tuple[object, object, li
 
 def _operations(service_url: str) -> dict[str, dict]:
     """The operations of the live ``/openapi.json`` by id, each with its path."""
-    document = httpx.get(service_url + "/openapi.json").raise_for_status().json()
+    document = httpx2.get(service_url + "/openapi.json").raise_for_status().json()
     return {
         operation["operationId"]: {"path": path, **operation}
         for path, methods in document["paths"].items()

@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import httpx
+import httpx2
 from harness import (
     PROXIES,
     SYNTHETIC,
@@ -166,7 +166,7 @@ def api_restarts(
 
     def client(k: int, base_url: str) -> None:
         rng = random.Random(seed * 1000 + k)
-        with httpx.Client(base_url=base_url, timeout=30) as http:
+        with httpx2.Client(base_url=base_url, timeout=30) as http:
             for n in itertools.count():
                 if stop.is_set():
                     break
@@ -353,7 +353,7 @@ def database_faults(
 
         def client(k: int) -> None:
             mine = client_cells[k * 200 : (k + 1) * 200]
-            with httpx.Client(base_url=api.url, timeout=30) as http:
+            with httpx2.Client(base_url=api.url, timeout=30) as http:
                 for i in range(0, len(mine), 5):
                     if stop.is_set():
                         return
@@ -369,7 +369,7 @@ def database_faults(
 
         threads = [threading.Thread(target=client, args=(k,), daemon=True) for k in range(clients)]
         try:
-            with httpx.Client(base_url=api.url, timeout=30) as http:
+            with httpx2.Client(base_url=api.url, timeout=30) as http:
                 body = {
                     "architectures": nb201_items(job_cells),
                     "proxies": PROXIES,
@@ -443,10 +443,10 @@ def database_faults(
     return result
 
 
-def _ready(http: httpx.Client) -> bool:
+def _ready(http: httpx2.Client) -> bool:
     try:
         return http.get("/readyz").status_code == 200
-    except httpx.TransportError:
+    except httpx2.TransportError:
         return False
 
 
@@ -478,7 +478,7 @@ def concurrency(
         def client(k: int) -> None:
             order = cells[:]
             random.Random(k).shuffle(order)
-            with httpx.Client(base_url=apis[k % servers].url, timeout=120) as http:
+            with httpx2.Client(base_url=apis[k % servers].url, timeout=120) as http:
                 barrier.wait()
                 for i in range(0, len(order), batch):
                     body = {"items": nb201_items(order[i : i + batch])}
@@ -708,7 +708,7 @@ def hostile_input(
         api = ApiServer(url, workdir)
         api.start()
         try:
-            with httpx.Client(base_url=api.url, timeout=120) as http:
+            with httpx2.Client(base_url=api.url, timeout=120) as http:
                 for name, method, path, body in nasty_corpus():
                     headers = {"content-type": "application/json"} if body is not None else {}
                     # a transport error is retried once: after a 500 the server closes the
@@ -894,7 +894,7 @@ def auth(workdir: Path) -> CaseResult:
         endpoints = write_endpoints()
         leaked_in_answers = 0
         try:
-            with httpx.Client(base_url=api.url, timeout=60) as http:
+            with httpx2.Client(base_url=api.url, timeout=60) as http:
                 for method, path in endpoints:
                     path = path.replace("{job_id}", "1")
                     for label, headers, expected in (
@@ -1020,7 +1020,7 @@ def soak(
         pool = WorkerPool(url, workdir, 1)
         pool.start()
         try:
-            with httpx.Client(base_url=api.url, timeout=60) as http:
+            with httpx2.Client(base_url=api.url, timeout=60) as http:
                 body = {"architectures": nb201_items(cached), "proxies": PROXIES, "wait": True}
                 warm = wait_until(
                     lambda: http.post("/v1/rank", json=body).json().get("complete"), timeout=120
@@ -1033,7 +1033,7 @@ def soak(
 
             def ranker(k: int) -> None:
                 rng = random.Random(k)
-                with httpx.Client(base_url=api.url, timeout=60) as http:
+                with httpx2.Client(base_url=api.url, timeout=60) as http:
                     while not stop.is_set() and stats.requests < max_requests:
                         chosen = rng.sample(cached, 20)
                         r = send(
@@ -1047,7 +1047,7 @@ def soak(
                             failures.append(f"rank: {r and r.status_code}")
 
             def submitter() -> None:
-                with httpx.Client(base_url=api.url, timeout=60) as http:
+                with httpx2.Client(base_url=api.url, timeout=60) as http:
                     for i in range(0, len(fresh), 2):
                         if stop.is_set():
                             return

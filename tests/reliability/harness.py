@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
+import httpx2
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -331,9 +331,9 @@ class ApiServer(Process):
             if not self.alive():
                 raise RuntimeError(f"the API exited: {self.log_text()[-2000:]}")
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                if httpx2.get(f"{self.url}/healthz", timeout=2).status_code == 200:
                     return
-            except httpx.TransportError:
+            except httpx2.TransportError:
                 pass
             time.sleep(0.1)
         raise RuntimeError(f"the API did not come up in {timeout}s: {self.log_text()[-2000:]}")
@@ -435,7 +435,7 @@ class Stats:
     latencies: list[float] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def record(self, response: httpx.Response | None, seconds: float, what: str) -> None:
+    def record(self, response: httpx2.Response | None, seconds: float, what: str) -> None:
         with self.lock:
             self.requests += 1
             if response is None:
@@ -454,14 +454,14 @@ class Stats:
 
 
 def send(
-    http: httpx.Client,
+    http: httpx2.Client,
     stats: Stats,
     method: str,
     path: str,
     *,
     retry_until: float | None = None,
     **kwargs: object,
-) -> httpx.Response | None:
+) -> httpx2.Response | None:
     """One request, retried with the same payload on transport errors and 503 until
     ``retry_until`` (monotonic); every attempt is counted. None if it never got through."""
     delay = 0.05
@@ -469,7 +469,7 @@ def send(
         started = time.monotonic()
         try:
             response = http.request(method, path, **kwargs)
-        except httpx.TransportError:
+        except httpx2.TransportError:
             response = None
         stats.record(response, time.monotonic() - started, f"{method} {path}")
         retryable = response is None or response.status_code == 503

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 from fastapi.testclient import TestClient
 
@@ -69,7 +69,9 @@ def submit(client: TestClient, items: list[dict], headers: dict | None = None) -
     return [item["id"] for item in response.json()["items"]]
 
 
-def check_error(response: httpx.Response, status: int, code: str, field: str | None = None) -> dict:
+def check_error(
+    response: httpx2.Response, status: int, code: str, field: str | None = None
+) -> dict:
     """Check an error answer's status, code and (when given) field; return its body."""
     assert response.status_code == status, response.text
     body = response.json()

@@ -10,7 +10,7 @@ import threading
 import uuid
 from collections import Counter, defaultdict
 
-import httpx
+import httpx2
 import pytest
 from api_support import SYNTHETIC, TINY, Serve, check_error, nb201_items, submit
 from fastapi.testclient import TestClient
@@ -336,7 +336,7 @@ def test_the_longest_idempotency_key_and_none(migrated_url: str, serve: Serve, c
     assert sorted(keys, key=str) == sorted([longest["Idempotency-Key"], None, None], key=str)
 
 
-class _LosesFirstAnswer(httpx.BaseTransport):
+class _LosesFirstAnswer(httpx2.BaseTransport):
     """Serves requests with the in-process application, but drops the answer to the first
     POST /v1/score-jobs after the application handled it (as a dropped connection or an API
     restart would); records that path's headers."""
@@ -344,14 +344,14 @@ class _LosesFirstAnswer(httpx.BaseTransport):
     def __init__(self, app_client: TestClient) -> None:
         self.app_client, self.job_posts, self.lost = app_client, [], 0
 
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         response = self.app_client.send(request)
         if request.method == "POST" and request.url.path == "/v1/score-jobs":
             self.job_posts.append(request.headers.get("idempotency-key"))
             if self.lost == 0:
                 self.lost += 1
-                raise httpx.ReadError("connection lost before the answer", request=request)
-        return httpx.Response(
+                raise httpx2.ReadError("connection lost before the answer", request=request)
+        return httpx2.Response(
             response.status_code, headers=response.headers, content=response.content
         )
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+import httpx2
 import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import create_engine, text
@@ -216,9 +216,9 @@ def service(tmp_path: Path) -> Iterator[Service]:
         while True:
             assert api.poll() is None, running.logs()
             try:
-                if httpx.get(f"{running.url}/healthz", timeout=2).status_code == 200:
+                if httpx2.get(f"{running.url}/healthz", timeout=2).status_code == 200:
                     break
-            except httpx.TransportError:
+            except httpx2.TransportError:
                 pass
             assert time.monotonic() < deadline, running.logs()
             time.sleep(0.2)
@@ -254,7 +254,7 @@ def _resume(service: Service, specs: Path, out: Path) -> None:
 def _count(service: Service, path: str, **filters: str) -> int:
     """How many resources a list endpoint of the service has (matching ``filters``)."""
     params = filters | {"limit": 1}
-    return httpx.get(f"{service.url}{path}", params=params, timeout=10).json()["count"]
+    return httpx2.get(f"{service.url}{path}", params=params, timeout=10).json()["count"]
 
 
 @pytest.mark.slow
@@ -287,7 +287,7 @@ def test_bulk_is_stopped_and_resumed_without_scoring_anything_twice(
     assert first.returncode == 130, err
     assert "Run the same command again to resume" in " ".join(err.split())
     assert not out.exists()
-    listed = httpx.get(f"{service.url}/v1/score-jobs", timeout=10).json()["data"]
+    listed = httpx2.get(f"{service.url}/v1/score-jobs", timeout=10).json()["data"]
     submitted = sorted(job["id"] for job in listed)
     assert len(submitted) < 10  # stopped mid-way
 
@@ -314,7 +314,7 @@ def test_bulk_is_stopped_and_resumed_without_scoring_anything_twice(
     table = pq.read_table(out)
     metadata = json.loads(table.schema.metadata[METADATA_KEY])
     profile = metadata["data_profile"]["id"]
-    stored = httpx.get(
+    stored = httpx2.get(
         f"{service.url}/v1/scores",
         params={"data_profile_id": profile, "limit": 100_000},
         timeout=30,
